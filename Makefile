@@ -1,0 +1,39 @@
+# Two commands on a fresh clone: `make run` (the main job on the embedded DuckDB) and `make test`.
+# Everything else is installed by the targets below: a virtual environment, uv, and the pinned lock.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint format bench clean lock
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	touch $@
+
+run: install
+	$(VENV)/bin/hospital generate
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	$(PY) benchmarks/generate_bench.py
+
+# Re-pin after changing dependencies in pyproject.toml.
+lock: install
+	$(VENV)/bin/uv pip compile --python-version 3.11 --extra dev pyproject.toml -o requirements.lock --no-header
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,78 @@
+"""The platform's one settings object (environment prefix ``HOSPITAL_``) and the data home's layout."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DataHome:
+    """The data home's layout. It is part of the interface: other tools may rely on these paths."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def landing(self) -> Path:
+        """Generated or delivered batches, one folder per batch id."""
+        return self.root / "landing"
+
+    def batch(self, batch_id: str) -> Path:
+        """The folder of one landed batch."""
+        return self.landing / batch_id
+
+    @property
+    def warehouse(self) -> Path:
+        """The embedded DuckDB warehouse file."""
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def data_docs(self) -> Path:
+        """Great Expectations Data Docs site."""
+        return self.root / "data_docs"
+
+    @property
+    def dbt_docs(self) -> Path:
+        """dbt docs site."""
+        return self.root / "dbt_docs"
+
+    @property
+    def reports(self) -> Path:
+        """Published reports: ``latest/`` and one folder per run date."""
+        return self.root / "reports"
+
+    @property
+    def latest_report(self) -> Path:
+        """The latest published report."""
+        return self.reports / "latest"
+
+    def dated_report(self, run_date: dt.date) -> Path:
+        """The report published on one run date."""
+        return self.reports / run_date.isoformat()
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform. Read once at the edge (CLI, flows) and passed down explicitly."""
+
+    model_config = SettingsConfigDict(env_prefix="HOSPITAL_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path("data"), description="The data home (git-ignored; holds PHI).")
+    warehouse: Literal["duckdb", "snowflake"] = Field(
+        default="duckdb", description="Warehouse target: the embedded DuckDB file or Snowflake."
+    )
+    patients: int = Field(default=10_000, gt=0, description="Scale: registered patients at the start date.")
+    seed: int = Field(default=42, ge=0, description="Seed of the synthetic network.")
+    start_date: dt.date = Field(default=dt.date(2024, 1, 1), description="First day of the initial batch.")
+    end_date: dt.date = Field(default=dt.date(2025, 12, 31), description="Last day of the initial batch.")
+    defect_rate: float = Field(default=0.0, ge=0.0, le=0.5, description="Share of rows given a defect.")
+    workers: int = Field(default=1, ge=1, description="Processes used to generate partitions.")
+
+    @cached_property
+    def paths(self) -> DataHome:
+        """The data home's layout."""
+        return DataHome(self.home)

@@ -1,0 +1,433 @@
+"""Batches: the initial history for a date range, and daily incremental batches after it.
+
+The simulated world is a pure function of (seed, patients, start date); a batch is the slice of record
+versions whose ``updated_at`` falls in its window. So a daily batch holds that day's new records *and* the
+changes to existing ones (moves, plan changes, discharges, appointment outcomes, claim status changes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from generators import adt, billing, claims, facilities, payers, providers, registration, scheduling
+from generators.defects import inject_defects
+from generators.seeds import partition_rng
+from generators.timeutil import add_months, day_end, day_start
+from generators.writer import SCHEMA_VERSION, LandingFile
+
+BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+LOOKAHEAD_MONTHS = 4  # appointments are booked up to 90 days ahead
+CLAIM_LOOKBACK_MONTHS = 6  # a claim's last status change comes within ~4 months of the visit
+GROUND_TRUTH_FILE = "defects.ground_truth.csv"
+
+
+class BatchError(ValueError):
+    """A batch cannot be generated with these arguments; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """What defines the simulated network: the same spec always gives the same world."""
+
+    seed: int
+    patients: int
+    start_date: dt.date
+
+
+@dataclass
+class BatchResult:
+    """A generated batch: where it is, its manifest, and how long each source took."""
+
+    batch_id: str
+    path: Path
+    manifest: dict
+    seconds_by_source: dict[str, float] = field(default_factory=dict)
+    seconds_total: float = 0.0
+
+
+@dataclass
+class World:
+    """Everything of the network up to a horizon."""
+
+    network: NetworkSpec
+    facilities: facilities.Facilities
+    patients: registration.Patients
+    physicians: providers.Physicians
+    coverage: payers.Coverage
+    admissions: adt.Admissions
+    admission_parts: list[dict]
+    timezone: str
+
+
+def initial_batch_id(start: dt.date, end: dt.date) -> str:
+    """Id of the initial batch for a date range."""
+    return f"initial-{start:%Y%m%d}-{end:%Y%m%d}"
+
+
+def daily_batch_id(day: dt.date) -> str:
+    """Id of the daily batch of one day."""
+    return f"daily-{day:%Y%m%d}"
+
+
+def generate_initial(
+    landing_root: Path, network: NetworkSpec, end: dt.date, *, registry: Any, defect_rate: float = 0.0,
+    workers: int = 1, sources: tuple[str, ...] | None = None,
+) -> BatchResult:  # fmt: skip
+    """The history from ``network.start_date`` to ``end``: every record as of the end of ``end``."""
+    if end < network.start_date:
+        raise BatchError(f"end date {end} is before start date {network.start_date}; pass --end after --start")
+    batch_id = initial_batch_id(network.start_date, end)
+    return _generate(landing_root, network, _select(registry, sources), batch_id, "initial", None, end, defect_rate,
+                     workers)  # fmt: skip
+
+
+def generate_daily(
+    landing_root: Path, network: NetworkSpec, as_of: dt.date, *, registry: Any, defect_rate: float = 0.0,
+    workers: int = 1, sources: tuple[str, ...] | None = None,
+) -> BatchResult:  # fmt: skip
+    """One day's batch: the record versions created or changed on ``as_of``."""
+    if as_of <= network.start_date:
+        raise BatchError(f"--as-of {as_of} must be after the network's start date {network.start_date}")
+    batch_id = daily_batch_id(as_of)
+    return _generate(landing_root, network, _select(registry, sources), batch_id, "daily", as_of, as_of,
+                     defect_rate, workers)  # fmt: skip
+
+
+SIMULATED_SOURCES = (
+    "facilities__hospitals", "facilities__departments", "provider_registry__physicians", "registration__patients",
+    "payers__payers", "payers__plans", "payers__coverage", "scheduling__appointments", "adt__admissions",
+    "billing__charges", "claims__claims",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The registry restricted to the sources a batch writes."""
+
+    registry: Any
+    names: tuple[str, ...]
+
+    @property
+    def sources(self) -> dict:
+        return {name: self.registry[name] for name in self.names}
+
+    def __getitem__(self, name: str) -> Any:
+        return self.registry[name]
+
+
+def _select(registry: Any, sources: tuple[str, ...] | None) -> _Selection:
+    missing = [name for name in SIMULATED_SOURCES if name not in registry.sources]
+    if missing:
+        raise BatchError(f"the registry {registry.path} lacks simulated sources {missing}; restore their entries")
+    unknown = sorted(set(sources or ()) - set(SIMULATED_SOURCES))
+    if unknown:
+        raise BatchError(f"unknown sources {unknown}; choose from: {', '.join(SIMULATED_SOURCES)}")
+    chosen = tuple(name for name in SIMULATED_SOURCES if not sources or name in sources)
+    return _Selection(registry, chosen)
+
+
+def _check(landing_root: Path, network: NetworkSpec, batch_id: str, defect_rate: float, workers: int) -> Path:
+    if network.patients <= 0:
+        raise BatchError(f"--patients must be a positive number, got {network.patients}")
+    if network.seed < 0:
+        raise BatchError(f"--seed must be zero or positive, got {network.seed}")
+    if not 0 <= defect_rate <= 0.5:
+        raise BatchError(f"--defect-rate must be between 0 and 0.5, got {defect_rate}")
+    if workers < 1:
+        raise BatchError(f"--workers must be at least 1, got {workers}")
+    if not BATCH_ID.match(batch_id):
+        raise BatchError(f"batch id {batch_id!r} is not a plain name")
+    target = landing_root / batch_id
+    if target.exists():
+        raise BatchError(f"batch {batch_id} already exists at {target}; remove it or choose other dates")
+    try:
+        landing_root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BatchError(
+            f"cannot create output folder {landing_root}: {exc.strerror}; choose a writable --out"
+        ) from exc
+    if not os.access(landing_root, os.W_OK):
+        raise BatchError(f"output folder {landing_root} is not writable; choose a writable --out")
+    return target
+
+
+def build_world(network: NetworkSpec, horizon: dt.date, timezone: str) -> World:
+    """The network up to ``horizon`` (patients, physicians and coverage a few months beyond, for bookings)."""
+    ahead = add_months(horizon.replace(day=1), LOOKAHEAD_MONTHS) - dt.timedelta(days=1)
+    seed, start = network.seed, network.start_date
+    site = facilities.build_facilities(seed, network.patients)
+    people = registration.build_patients(seed, network.patients, start, ahead, site)
+    staff = providers.build_physicians(seed, network.patients, start, ahead, site)
+    plans = payers.build_coverage(seed, start, ahead, people)
+    stays, parts = adt.build_admissions(seed, start, horizon, people, site, staff, timezone)
+    return World(network, site, people, staff, plans, stays, parts, timezone)
+
+
+class _Batch:
+    """Open landing files of one batch, defects and ground truth, and per-source timings."""
+
+    def __init__(self, directory: Path, registry: Any, day: dt.date, seed: int, defect_rate: float) -> None:
+        self.registry = registry
+        raw = {s.name: frozenset(c.name for c in s.columns if c.type == "json") for s in registry.sources.values()}
+        self.files = {name: LandingFile(directory, source, day, raw[name]) for name, source in registry.sources.items()}
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.seed, self.defect_rate = seed, defect_rate
+        self.truth: list[pa.Table] = []
+        self._chunks: dict[str, int] = defaultdict(int)
+
+    def write(self, source: str, table: pa.Table, started: float) -> None:
+        if source not in self.files:
+            return
+        landing = self.files[source]
+        chunk = self._chunks[source]
+        self._chunks[source] += 1
+        if self.defect_rate > 0:
+            rng = partition_rng(self.seed, "defects", source, landing.name, chunk)
+            table, (rows, names, columns) = inject_defects(table, source, self.defect_rate, rng)
+        first = landing.append(table)
+        if self.defect_rate > 0 and rows.size:
+            key = self.registry[source].primary_key[0]
+            self.truth.append(
+                pa.table(
+                    {
+                        "file": pa.array(np.full(rows.size, landing.name), pa.string()),
+                        "source": pa.array(np.full(rows.size, source), pa.string()),
+                        "row_number": pa.array(rows + first, pa.int64()),
+                        "defect": pa.array(names, pa.string()),
+                        "column": pa.array(columns, pa.string()),
+                        "key": table.column(key).take(pa.array(rows)).cast(pa.string()),
+                    }
+                )
+            )
+        self.seconds[source] += time.perf_counter() - started
+
+
+def _window(window_start: dt.date | None, last_day: dt.date) -> tuple[np.datetime64 | None, np.datetime64]:
+    return (None if window_start is None else day_start(window_start)), day_end(last_day)
+
+
+def _generate(
+    landing_root: Path, network: NetworkSpec, registry: Any, batch_id: str, batch_type: str,
+    window_start: dt.date | None, last_day: dt.date, defect_rate: float, workers: int,
+) -> BatchResult:  # fmt: skip
+    target = _check(landing_root, network, batch_id, defect_rate, workers)
+    began = time.perf_counter()
+    staging = landing_root / f".{batch_id}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        timezone = registry["registration__patients"].timezone
+        started = time.perf_counter()
+        world = build_world(network, last_day, timezone)
+        batch = _Batch(staging, registry, last_day, network.seed, defect_rate)
+        batch.seconds["registration__patients"] += time.perf_counter() - started
+        _write_masters(batch, world, last_day)
+        _write_people(batch, world, *_window(window_start, last_day))
+        _write_inpatient(batch, world, *_window(window_start, last_day))
+        _write_outpatient(batch, world, window_start, last_day, workers)
+        manifest = _finish(batch, staging, network, batch_id, batch_type, window_start, last_day)
+        staging.rename(target)  # atomic: the batch appears whole or not at all
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BatchResult(batch_id, target, manifest, dict(batch.seconds), time.perf_counter() - began)
+
+
+def _write_masters(batch: _Batch, world: World, day: dt.date) -> None:
+    for source, make in (
+        ("facilities__hospitals", lambda: facilities.generate_hospitals(world.facilities, day)),
+        ("facilities__departments", lambda: facilities.generate_departments(world.facilities, day)),
+        ("provider_registry__physicians", lambda: providers.generate_physicians(
+            world.physicians, world.facilities, day, world.network.start_date)),
+        ("payers__payers", lambda: payers.generate_payers(day)),
+        ("payers__plans", lambda: payers.generate_plans(day)),
+    ):  # fmt: skip
+        started = time.perf_counter()
+        batch.write(source, make(), started)
+
+
+def _write_people(batch: _Batch, world: World, start: np.datetime64 | None, end: np.datetime64) -> None:
+    started = time.perf_counter()
+    index, move, updated = registration.versions_in_window(world.patients, start, end)
+    for low in range(0, index.size, registration.CHUNK):
+        part = slice(low, low + registration.CHUNK)
+        table = registration.render_patients(world.patients, world.facilities, index[part], move[part], updated[part])
+        batch.write("registration__patients", table, started)
+        started = time.perf_counter()
+    started = time.perf_counter()
+    rows, terminated = payers.coverage_versions(world.coverage, start, end)
+    batch.write("payers__coverage", payers.render_coverage(world.coverage, rows, terminated), started)
+
+
+def _inpatient_encounters(world: World, part: dict) -> billing.Encounters:
+    line = world.facilities.department_line[part["department"]]
+    kind = adt._KIND[part["dx"]]
+    return billing.Encounters(
+        encounter_id=part["admission_id"],
+        encounter_type="inpatient",
+        patient=part["patient"],
+        start_at=part["admit_at"],
+        end_at=part["discharge_at"],
+        nights=part["nights"],
+        icu=line == "ICU",
+        obstetric=kind == "delivery",
+        surgical=np.isin(line, ("ORTH", "SURG")) & (kind != "acute") | (line == "SURG"),
+        emergency=part["admission_type"] == 0,
+    )
+
+
+def _write_inpatient(batch: _Batch, world: World, start: np.datetime64 | None, end: np.datetime64) -> None:
+    started = time.perf_counter()
+    rows, discharged = adt.admission_versions(world.admissions, start, end)
+    table = adt.render_admissions(world.admissions, rows, discharged, world.facilities, world.physicians)
+    batch.write("adt__admissions", table, started)
+    for part in world.admission_parts:
+        if not part["accepted"].any():
+            continue
+        _write_billing(batch, world, _inpatient_encounters(world, part), part["accepted"], start, end,
+                       ("inpatient", part["hospital"][0], part["month"].isoformat()))  # fmt: skip
+
+
+def _write_billing(
+    batch: _Batch, world: World, encounters: billing.Encounters, accepted: np.ndarray,
+    start: np.datetime64 | None, end: np.datetime64, key: tuple,
+) -> None:  # fmt: skip
+    """Charges and claims of one partition's encounters; drawn for all of them, so the horizon changes nothing."""
+    started = time.perf_counter()
+    rng = partition_rng(world.network.seed, "billing", *key)
+    charges = billing.generate_charges(rng, encounters)
+    posted = accepted[charges.encounter] & (charges.posted_at <= end)
+    if start is not None:
+        posted &= charges.posted_at >= start
+    batch.write("billing__charges", billing.render_charges(encounters, charges, np.flatnonzero(posted)), started)
+    started = time.perf_counter()
+    plan = world.coverage.plan_on(encounters.patient, encounters.start_at)
+    claim = claims.generate_claims(rng, encounters, charges, plan)
+    rows, count = claims.claim_versions(claim, start, end)
+    rows, count = rows[accepted[claim.encounter[rows]]], count[accepted[claim.encounter[rows]]]
+    batch.write("claims__claims", claims.render_claims(claim, encounters, rows, count, world.timezone), started)
+
+
+_POOL_WORLD: World | None = None
+
+
+def _appointment_partition(job: tuple) -> tuple[pa.Table, billing.Encounters, float]:
+    world = _POOL_WORLD
+    assert world is not None
+    hospital, month, start, end = job
+    started = time.perf_counter()
+    booked = scheduling.generate_appointments(
+        world.network.seed,
+        hospital,
+        month,
+        world.patients,
+        world.facilities,
+        world.physicians,
+        world.timezone,
+    )
+    rows, status = scheduling.appointment_versions(booked, start, end)
+    table = scheduling.render_appointments(booked, rows, status, world.facilities, world.physicians)
+    done = np.flatnonzero(booked.completed)
+    visits = billing.Encounters(
+        encounter_id=booked.appointment_id.take(pa.array(done, pa.int64())),
+        encounter_type="outpatient",
+        patient=booked.patient[done],
+        start_at=booked.scheduled_at[done],
+        end_at=booked.scheduled_at[done] + booked.duration[done].astype("timedelta64[m]"),
+        nights=np.zeros(done.size, dtype=np.int64),
+        icu=np.zeros(done.size, dtype=bool),
+        obstetric=np.zeros(done.size, dtype=bool),
+        surgical=np.zeros(done.size, dtype=bool),
+        emergency=np.zeros(done.size, dtype=bool),
+    )
+    return table, visits, time.perf_counter() - started
+
+
+def _write_outpatient(
+    batch: _Batch, world: World, window_start: dt.date | None, last_day: dt.date, workers: int
+) -> None:
+    global _POOL_WORLD
+    start, end = _window(window_start, last_day)
+    first = world.network.start_date.replace(day=1)
+    if window_start is not None:
+        first = max(first, add_months(window_start.replace(day=1), -CLAIM_LOOKBACK_MONTHS))
+    months = []
+    cursor = first
+    while cursor <= add_months(last_day.replace(day=1), LOOKAHEAD_MONTHS - 1):
+        months.append(cursor)
+        cursor = add_months(cursor, 1)
+    jobs = [(h, m, start, end) for m in months for h in range(world.facilities.hospital_ids.size)]
+    _POOL_WORLD = world
+    try:
+        if workers > 1:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                results = pool.map(_appointment_partition, jobs, chunksize=1)
+                _drain(batch, world, jobs, results, start, end)
+        else:
+            _drain(batch, world, jobs, map(_appointment_partition, jobs), start, end)
+    finally:
+        _POOL_WORLD = None
+
+
+def _drain(batch: _Batch, world: World, jobs: list, results: Any, start, end) -> None:
+    for (hospital, month, _, _), (table, visits, seconds) in zip(jobs, results, strict=True):
+        started = time.perf_counter() - seconds
+        batch.write("scheduling__appointments", table, started)
+        if visits.size:
+            accepted = np.ones(visits.size, dtype=bool)
+            _write_billing(batch, world, visits, accepted, start, end, ("outpatient", hospital, month.isoformat()))
+
+
+def _finish(
+    batch: _Batch, staging: Path, network: NetworkSpec, batch_id: str, batch_type: str,
+    window_start: dt.date | None, last_day: dt.date,
+) -> dict:  # fmt: skip
+    entries = [landing.close() for landing in batch.files.values()]
+    ground_truth = None
+    if batch.defect_rate > 0:
+        truth_path = staging / GROUND_TRUTH_FILE
+        columns = ["file", "source", "row_number", "defect", "column", "key"]
+        table = (
+            pa.concat_tables(batch.truth) if batch.truth else pa.table({c: pa.array([], pa.string()) for c in columns})
+        )
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, truth_path)
+        import hashlib
+
+        ground_truth = {
+            "file": GROUND_TRUTH_FILE,
+            "rows": table.num_rows,
+            "sha256": hashlib.sha256(truth_path.read_bytes()).hexdigest(),
+            "defect_rate": batch.defect_rate,
+        }
+    manifest = {
+        "batch_id": batch_id,
+        "batch_type": batch_type,
+        "schema_version": SCHEMA_VERSION,
+        "network": {
+            "seed": network.seed,
+            "patients": network.patients,
+            "start_date": network.start_date.isoformat(),
+        },
+        "period": {"start": (window_start or network.start_date).isoformat(), "end": last_day.isoformat()},
+        "files": entries,
+        "ground_truth": ground_truth,
+    }
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest

@@ -1,0 +1,148 @@
+"""Landing files written the way each source system delivers them, streamed with a running sha256."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+SCHEMA_VERSION = 1
+
+
+class SourceSpec(Protocol):
+    """What the writer needs of a registry source (see flows/sources.yml)."""
+
+    name: str
+    system: str
+    entity: str
+    pattern: str
+    format: str
+    delimiter: str
+    encoding: str
+    header: bool
+
+    @property
+    def column_names(self) -> list[str]: ...
+
+    @property
+    def newline(self) -> str: ...
+
+
+def file_name(source: SourceSpec, day: dt.date) -> str:
+    """The landing file name: the registry pattern with the batch date in place of ``*``."""
+    return source.pattern.replace("*", f"{day:%Y%m%d}")
+
+
+def _json_value(array: pa.Array, raw: bool) -> pa.Array:
+    """Each value as a JSON literal (strings quoted and escaped, numbers bare, null as null)."""
+    kind = array.type
+    if raw:
+        text = array.cast(pa.string())
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        escaped = pc.replace_substring(pc.replace_substring(array, "\\", "\\\\"), '"', '\\"')
+        text = pc.binary_join_element_wise('"', escaped, '"', "")
+    elif pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        text = pc.binary_join_element_wise('"', array.cast(pa.string()), '"', "")
+    elif pa.types.is_boolean(kind):
+        text = pc.if_else(array, "true", "false")
+    else:
+        text = array.cast(pa.string())
+    return pc.fill_null(text, "null")
+
+
+def encode_jsonl(table: pa.Table, raw_columns: frozenset[str] = frozenset()) -> bytes:
+    """JSON lines, built column-wise with Arrow kernels (no Python object per row)."""
+    if table.num_rows == 0:
+        return b""
+    parts: list[pa.Array | str] = []
+    for index, name in enumerate(table.column_names):
+        parts.append(("{" if index == 0 else ",") + json.dumps(name) + ":")
+        parts.append(_json_value(table.column(name).combine_chunks(), name in raw_columns))
+    parts.append("}\n")
+    lines = pc.binary_join_element_wise(*parts, "")
+    return "".join(lines.to_pylist()).encode() if lines.null_count else _concat(lines)
+
+
+def _concat(lines: pa.Array) -> bytes:
+    # The string data buffer of an Arrow string array is every value back to back.
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4)
+    return lines.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
+
+
+class LandingFile:
+    """One landing file, written chunk by chunk; rows, bytes and sha256 are counted as it goes."""
+
+    def __init__(self, directory: Path, source: SourceSpec, day: dt.date, raw_columns: frozenset[str]) -> None:
+        self.source = source
+        self.name = file_name(source, day)
+        self.path = directory / self.name
+        self.rows = 0
+        self.bytes = 0
+        self._raw = raw_columns
+        self._sha = hashlib.sha256()
+        self._json_rows: list[dict] = []
+        self._header_due = source.format == "csv" and source.header
+        self._handle = self.path.open("wb")
+
+    def append(self, table: pa.Table) -> int:
+        """Append rows (columns in registry order); returns the 1-based row number of the first one."""
+        first = self.rows + 1
+        table = table.select(self.source.column_names)
+        if self.source.format == "json":
+            self._json_rows.extend(table.to_pylist())
+        elif self.source.format == "jsonl":
+            self._write(encode_jsonl(table, self._raw))
+        else:
+            self._write(self._csv(table, header=self._header_due))
+            self._header_due = False
+        self.rows += table.num_rows
+        return first
+
+    def _csv(self, table: pa.Table, header: bool) -> bytes:
+        sink = pa.BufferOutputStream()
+        options = pacsv.WriteOptions(
+            include_header=header,
+            delimiter=self.source.delimiter,
+            quoting_style="needed",
+            quoting_header="none",
+            eol=self.source.newline,
+        )
+        pacsv.write_csv(table, sink, options)
+        data = sink.getvalue().to_pybytes()
+        if self.source.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+            data = data.decode("utf-8").encode(self.source.encoding)
+        return data
+
+    def _write(self, data: bytes) -> None:
+        self._handle.write(data)
+        self._sha.update(data)
+        self.bytes += len(data)
+
+    def close(self) -> dict:
+        """Finish the file and return its manifest entry."""
+        if self.source.format == "json":
+            self._write(json.dumps(self._json_rows, indent=1, default=str).encode() + b"\n")
+        elif self._header_due:
+            header = self.source.delimiter.join(self.source.column_names) + self.source.newline
+            self._write(header.encode(self.source.encoding))
+        self._handle.close()
+        return {
+            "file": self.name,
+            "source": self.source.name,
+            "system": self.source.system,
+            "entity": self.source.entity,
+            "format": self.source.format,
+            "delimiter": self.source.delimiter if self.source.format == "csv" else None,
+            "encoding": self.source.encoding,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "sha256": self._sha.hexdigest(),
+            "schema_version": SCHEMA_VERSION,
+        }

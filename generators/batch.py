@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from generators import adt, billing, claims, facilities, payers, providers, registration, scheduling
-from generators.defects import inject_defects
+from generators.defects import DEFECTS_BY_SOURCE, inject_defects
 from generators.seeds import partition_rng
 from generators.timeutil import add_months, day_end, day_start
 from generators.writer import SCHEMA_VERSION, LandingFile
@@ -188,6 +188,7 @@ class _Batch:
         self.seed, self.defect_rate = seed, defect_rate
         self.truth: list[pa.Table] = []
         self._chunks: dict[str, int] = defaultdict(int)
+        self._seeded: set[str] = set()
 
     def write(self, source: str, table: pa.Table, started: float) -> None:
         if source not in self.files:
@@ -197,7 +198,10 @@ class _Batch:
         self._chunks[source] += 1
         if self.defect_rate > 0:
             rng = partition_rng(self.seed, "defects", source, landing.name, chunk)
-            table, (rows, names, columns) = inject_defects(table, source, self.defect_rate, rng)
+            classes = len(DEFECTS_BY_SOURCE.get(source, ()))
+            first_chunk = source not in self._seeded and table.num_rows >= 2 * classes
+            self._seeded.update([source] if first_chunk else [])
+            table, (rows, names, columns) = inject_defects(table, source, self.defect_rate, rng, first_chunk)
         first = landing.append(table)
         if self.defect_rate > 0 and rows.size:
             key = self.registry[source].primary_key[0]

@@ -152,23 +152,30 @@ DEFECTS_BY_SOURCE: dict[str, tuple[Defect, ...]] = {
 
 
 def inject_defects(
-    table: pa.Table, source: str, rate: float, rng: np.random.Generator, exclude: np.ndarray | None = None
+    table: pa.Table, source: str, rate: float, rng: np.random.Generator, ensure_each: bool = False
 ) -> tuple[pa.Table, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Give about ``rate`` of the rows one defect each; returns the new table and (rows, defects, columns).
 
-    ``exclude`` marks rows that must stay clean (e.g. rows whose timestamp column is empty).
+    With ``ensure_each``, every defect class of the source is given to at least one row (when the table
+    has rows that can carry it), so a small batch still exercises every rule of the quality gate.
     """
     defects = DEFECTS_BY_SOURCE.get(source, ())
     if not defects or rate <= 0 or table.num_rows == 0:
         return table, (np.array([], dtype=np.int64), np.array([], dtype=object), np.array([], dtype=object))
     chosen = rng.random(table.num_rows) < rate
     kind = rng.integers(0, len(defects), table.num_rows)
+    if ensure_each and table.num_rows >= 2 * len(defects):
+        spots = rng.choice(table.num_rows, len(defects), replace=False)
+        chosen[spots] = True
+        kind[spots] = np.arange(len(defects))
     for index, defect in enumerate(defects):
         if defect.name == "discharge_before_admission" and defect.column is not None:
+            # Only a discharged stay can be discharged before its admission; give open ones to another class.
             empty = np.asarray(pc.is_null(table.column(defect.column)).combine_chunks())
+            if ensure_each and (kind == index).any() and not ((kind == index) & ~empty).any():
+                kind[np.flatnonzero(~empty)[:1]] = index
+                chosen[np.flatnonzero(~empty)[:1]] = True
             kind = np.where((kind == index) & empty, 0, kind)
-    if exclude is not None:
-        chosen &= ~exclude
     for index, defect in enumerate(defects):
         mask = chosen & (kind == index)
         if defect.apply is None or not mask.any():

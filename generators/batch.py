@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from generators import adt, billing, claims, facilities, payers, providers, registration, scheduling
 from generators.defects import DEFECTS_BY_SOURCE, inject_defects
 from generators.seeds import partition_rng
 from generators.timeutil import add_months, day_end, day_start
-from generators.writer import SCHEMA_VERSION, LandingFile
+from generators.writer import SCHEMA_VERSION, LandingFile, encode_rows
 
 BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LOOKAHEAD_MONTHS = 4  # appointments are booked up to 90 days ahead
@@ -177,47 +178,92 @@ def build_world(network: NetworkSpec, horizon: dt.date, timezone: str) -> World:
     return World(network, site, people, staff, plans, stays, parts, timezone)
 
 
+@dataclass
+class Chunk:
+    """Encoded rows of one source from one partition, with the defects injected into them."""
+
+    source: str
+    data: bytes | pa.Table  # a table only for JSON-array sources
+    rows: int
+    truth: pa.Table | None = None  # row (within the chunk), defect, column, key
+
+
+def prepare_chunk(
+    table: pa.Table, source: Any, seed: int, defect_rate: float, key: tuple, ensure_each: bool = False
+) -> Chunk:
+    """Inject defects (seeded by the partition ``key``) and encode; pure, so workers can run it."""
+    truth = None
+    if defect_rate > 0:
+        rng = partition_rng(seed, "defects", source.name, *key)
+        table, (rows, names, columns) = inject_defects(table, source.name, defect_rate, rng, ensure_each)
+        if rows.size:
+            truth = pa.table(
+                {
+                    "row": pa.array(rows, pa.int64()),
+                    "defect": pa.array(names, pa.string()),
+                    "column": pa.array(columns, pa.string()),
+                    "key": table.column(source.primary_key[0]).take(pa.array(rows)).cast(pa.string()),
+                }
+            )
+    raw = frozenset(column.name for column in source.columns if column.type == "json")
+    data = table if source.format == "json" else encode_rows(table, source, raw)
+    return Chunk(source.name, data, table.num_rows, truth)
+
+
 class _Batch:
-    """Open landing files of one batch, defects and ground truth, and per-source timings."""
+    """Open landing files of one batch, the ground truth, and per-source timings."""
 
     def __init__(self, directory: Path, registry: Any, day: dt.date, seed: int, defect_rate: float) -> None:
         self.registry = registry
-        raw = {s.name: frozenset(c.name for c in s.columns if c.type == "json") for s in registry.sources.values()}
-        self.files = {name: LandingFile(directory, source, day, raw[name]) for name, source in registry.sources.items()}
+        self.files = {name: LandingFile(directory, source, day) for name, source in registry.sources.items()}
         self.seconds: dict[str, float] = defaultdict(float)
         self.seed, self.defect_rate = seed, defect_rate
         self.truth: list[pa.Table] = []
-        self._chunks: dict[str, int] = defaultdict(int)
         self._seeded: set[str] = set()
 
-    def write(self, source: str, table: pa.Table, started: float) -> None:
-        if source not in self.files:
+    def wants(self, source: str) -> bool:
+        """Whether this batch writes ``source``."""
+        return source in self.files
+
+    def ensure_each(self, source: str, rows: int) -> bool:
+        """Whether this chunk should carry every defect class (the first big-enough chunk of each file)."""
+        if source in self._seeded or rows < 2 * len(DEFECTS_BY_SOURCE.get(source, ())):
+            return False
+        self._seeded.add(source)
+        return True
+
+    def write(self, source: str, table: pa.Table, started: float, key: tuple = ("main",)) -> None:
+        """Prepare and append one table of a source."""
+        if not self.wants(source):
             return
-        landing = self.files[source]
-        chunk = self._chunks[source]
-        self._chunks[source] += 1
-        if self.defect_rate > 0:
-            rng = partition_rng(self.seed, "defects", source, landing.name, chunk)
-            classes = len(DEFECTS_BY_SOURCE.get(source, ()))
-            first_chunk = source not in self._seeded and table.num_rows >= 2 * classes
-            self._seeded.update([source] if first_chunk else [])
-            table, (rows, names, columns) = inject_defects(table, source, self.defect_rate, rng, first_chunk)
-        first = landing.append(table)
-        if self.defect_rate > 0 and rows.size:
-            key = self.registry[source].primary_key[0]
+        source_spec = self.registry[source]
+        ensure = self.defect_rate > 0 and self.ensure_each(source, table.num_rows)
+        self.add(prepare_chunk(table, source_spec, self.seed, self.defect_rate, key, ensure), started)
+
+    def add(self, chunk: Chunk, started: float) -> None:
+        """Append a prepared chunk and record its ground truth with row numbers in the file."""
+        if not self.wants(chunk.source):
+            return
+        landing = self.files[chunk.source]
+        if isinstance(chunk.data, pa.Table):
+            first = landing.append_json(chunk.data)
+        else:
+            first = landing.append_encoded(chunk.data, chunk.rows)
+        if chunk.truth is not None:
+            size = chunk.truth.num_rows
             self.truth.append(
                 pa.table(
                     {
-                        "file": pa.array(np.full(rows.size, landing.name), pa.string()),
-                        "source": pa.array(np.full(rows.size, source), pa.string()),
-                        "row_number": pa.array(rows + first, pa.int64()),
-                        "defect": pa.array(names, pa.string()),
-                        "column": pa.array(columns, pa.string()),
-                        "key": table.column(key).take(pa.array(rows)).cast(pa.string()),
+                        "file": pa.array(np.full(size, landing.name), pa.string()),
+                        "source": pa.array(np.full(size, chunk.source), pa.string()),
+                        "row_number": pc.add(chunk.truth["row"], first),
+                        "defect": chunk.truth["defect"],
+                        "column": chunk.truth["column"],
+                        "key": chunk.truth["key"],
                     }
                 )
             )
-        self.seconds[source] += time.perf_counter() - started
+        self.seconds[chunk.source] += time.perf_counter() - started
 
 
 def _window(window_start: dt.date | None, last_day: dt.date) -> tuple[np.datetime64 | None, np.datetime64]:
@@ -310,61 +356,83 @@ def _write_billing(
     batch: _Batch, world: World, encounters: billing.Encounters, accepted: np.ndarray,
     start: np.datetime64 | None, end: np.datetime64, key: tuple,
 ) -> None:  # fmt: skip
-    """Charges and claims of one partition's encounters; drawn for all of them, so the horizon changes nothing."""
     started = time.perf_counter()
+    charge_table, claim_table, seconds = _billing_tables(world, encounters, accepted, start, end, key)
+    batch.write("billing__charges", charge_table, started, key)
+    batch.write("claims__claims", claim_table, time.perf_counter() - seconds, key)
+
+
+def _billing_tables(
+    world: World, encounters: billing.Encounters, accepted: np.ndarray, start: np.datetime64 | None,
+    end: np.datetime64, key: tuple,
+) -> tuple[pa.Table, pa.Table, float]:  # fmt: skip
+    """Charges and claims of one partition's encounters; drawn for all of them, so the horizon changes nothing.
+
+    Returns both tables and the seconds spent on claims."""
     rng = partition_rng(world.network.seed, "billing", *key)
     charges = billing.generate_charges(rng, encounters)
     posted = accepted[charges.encounter] & (charges.posted_at <= end)
     if start is not None:
         posted &= charges.posted_at >= start
-    batch.write("billing__charges", billing.render_charges(encounters, charges, np.flatnonzero(posted)), started)
+    charge_table = billing.render_charges(encounters, charges, np.flatnonzero(posted))
     started = time.perf_counter()
     plan = world.coverage.plan_on(encounters.patient, encounters.start_at)
     claim = claims.generate_claims(rng, encounters, charges, plan)
     rows, count = claims.claim_versions(claim, start, end)
-    rows, count = rows[accepted[claim.encounter[rows]]], count[accepted[claim.encounter[rows]]]
-    batch.write("claims__claims", claims.render_claims(claim, encounters, rows, count, world.timezone), started)
+    keep = accepted[claim.encounter[rows]]
+    claim_table = claims.render_claims(claim, encounters, rows[keep], count[keep], world.timezone)
+    return charge_table, claim_table, time.perf_counter() - started
 
 
-_POOL_WORLD: World | None = None
+# The world and registry of the batch being written, inherited by forked workers (never pickled).
+_POOL_STATE: tuple[World, Any, float] | None = None
 
 
-def _appointment_partition(job: tuple) -> tuple[pa.Table, billing.Encounters, float]:
-    world = _POOL_WORLD
-    assert world is not None
-    hospital, month, start, end = job
+def _appointment_partition(job: tuple) -> list[tuple[Chunk, float]]:
+    """Appointments of one (hospital, month) and the charges and claims of its visits, encoded."""
+    assert _POOL_STATE is not None
+    world, registry, defect_rate = _POOL_STATE
+    index, hospital, month, start, end = job
+    key = ("outpatient", hospital, month.isoformat())
+    seed = world.network.seed
     started = time.perf_counter()
     booked = scheduling.generate_appointments(
-        world.network.seed,
-        hospital,
-        month,
-        world.patients,
-        world.facilities,
-        world.physicians,
-        world.timezone,
+        seed, hospital, month, world.patients, world.facilities, world.physicians, world.timezone
     )
     rows, status = scheduling.appointment_versions(booked, start, end)
     table = scheduling.render_appointments(booked, rows, status, world.facilities, world.physicians)
+    ensure = defect_rate > 0 and index == 0
+    chunks = [(prepare_chunk(table, registry["scheduling__appointments"], seed, defect_rate, key, ensure),
+               time.perf_counter() - started)]  # fmt: skip
     done = np.flatnonzero(booked.completed)
-    visits = billing.Encounters(
-        encounter_id=booked.appointment_id.take(pa.array(done, pa.int64())),
-        encounter_type="outpatient",
-        patient=booked.patient[done],
-        start_at=booked.scheduled_at[done],
-        end_at=booked.scheduled_at[done] + booked.duration[done].astype("timedelta64[m]"),
-        nights=np.zeros(done.size, dtype=np.int64),
-        icu=np.zeros(done.size, dtype=bool),
-        obstetric=np.zeros(done.size, dtype=bool),
-        surgical=np.zeros(done.size, dtype=bool),
-        emergency=np.zeros(done.size, dtype=bool),
-    )
-    return table, visits, time.perf_counter() - started
+    if done.size:
+        started = time.perf_counter()
+        visits = billing.Encounters(
+            encounter_id=booked.appointment_id.take(pa.array(done, pa.int64())),
+            encounter_type="outpatient",
+            patient=booked.patient[done],
+            start_at=booked.scheduled_at[done],
+            end_at=booked.scheduled_at[done] + booked.duration[done].astype("timedelta64[m]"),
+            nights=np.zeros(done.size, dtype=np.int64),
+            icu=np.zeros(done.size, dtype=bool),
+            obstetric=np.zeros(done.size, dtype=bool),
+            surgical=np.zeros(done.size, dtype=bool),
+            emergency=np.zeros(done.size, dtype=bool),
+        )
+        accepted = np.ones(done.size, dtype=bool)
+        charge_table, claim_table, claim_seconds = _billing_tables(world, visits, accepted, start, end, key)
+        charge_chunk = prepare_chunk(charge_table, registry["billing__charges"], seed, defect_rate, key)
+        charge_seconds = time.perf_counter() - started - claim_seconds
+        started = time.perf_counter()
+        claim_chunk = prepare_chunk(claim_table, registry["claims__claims"], seed, defect_rate, key)
+        chunks += [(charge_chunk, charge_seconds), (claim_chunk, claim_seconds + time.perf_counter() - started)]
+    return chunks
 
 
 def _write_outpatient(
     batch: _Batch, world: World, window_start: dt.date | None, last_day: dt.date, workers: int
 ) -> None:
-    global _POOL_WORLD
+    global _POOL_STATE
     start, end = _window(window_start, last_day)
     first = world.network.start_date.replace(day=1)
     if window_start is not None:
@@ -374,27 +442,22 @@ def _write_outpatient(
     while cursor <= add_months(last_day.replace(day=1), LOOKAHEAD_MONTHS - 1):
         months.append(cursor)
         cursor = add_months(cursor, 1)
-    jobs = [(h, m, start, end) for m in months for h in range(world.facilities.hospital_ids.size)]
-    _POOL_WORLD = world
+    hospitals = range(world.facilities.hospital_ids.size)
+    jobs = [(i, h, m, start, end) for i, (m, h) in enumerate((m, h) for m in months for h in hospitals)]
+    _POOL_STATE = (world, batch.registry, batch.defect_rate)
     try:
         if workers > 1:
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                results = pool.map(_appointment_partition, jobs, chunksize=1)
-                _drain(batch, world, jobs, results, start, end)
+                for chunks in pool.map(_appointment_partition, jobs, chunksize=1):
+                    for chunk, seconds in chunks:
+                        batch.add(chunk, time.perf_counter() - seconds)
         else:
-            _drain(batch, world, jobs, map(_appointment_partition, jobs), start, end)
+            for job in jobs:
+                for chunk, seconds in _appointment_partition(job):
+                    batch.add(chunk, time.perf_counter() - seconds)
     finally:
-        _POOL_WORLD = None
-
-
-def _drain(batch: _Batch, world: World, jobs: list, results: Any, start, end) -> None:
-    for (hospital, month, _, _), (table, visits, seconds) in zip(jobs, results, strict=True):
-        started = time.perf_counter() - seconds
-        batch.write("scheduling__appointments", table, started)
-        if visits.size:
-            accepted = np.ones(visits.size, dtype=bool)
-            _write_billing(batch, world, visits, accepted, start, end, ("outpatient", hospital, month.isoformat()))
+        _POOL_STATE = None
 
 
 def _finish(

@@ -22,7 +22,8 @@ from generators.timeutil import iso_utc
 STATUSES = np.array(["submitted", "denied", "appealed", "paid"], dtype=object)
 _REASON_CODES = np.array([code for code, _, _ in DENIAL_REASONS], dtype=object)
 _REASON_P = np.array([weight for _, _, weight in DENIAL_REASONS], dtype=np.float64)
-_DAY = np.timedelta64(86_400, "s")
+_PLAN_ALLOWED_RATIO = np.array([ALLOWED_RATIO[kind] for kind in PLAN_PAYER_TYPE])
+_PLAN_DENIAL_RATE = np.array([ratios.DENIAL_RATE_BY_PAYER_TYPE.get(kind, 0.0) for kind in PLAN_PAYER_TYPE])
 
 
 @dataclass
@@ -52,14 +53,12 @@ def generate_claims(rng: np.random.Generator, encounters: Encounters, charges: C
     plan = plan[insured]
     size = insured.size
     billed = charges.billed_cents(encounters.size)[insured]
-    payer_type = PLAN_PAYER_TYPE[plan]
-    ratio = np.array([ALLOWED_RATIO[kind] for kind in payer_type]) * rng.uniform(0.9, 1.1, size)
+    ratio = _PLAN_ALLOWED_RATIO[plan] * rng.uniform(0.9, 1.1, size)
     allowed = np.minimum(np.round(billed * ratio), billed).astype(np.int64)
     paid = np.round(allowed * rng.uniform(0.75, 0.97, size)).astype(np.int64)
     first_posted = charges.posted_at[np.searchsorted(charges.encounter, insured)]
     submitted = _business(rng, first_posted, 1, 5)
-    denial_rate = np.array([ratios.DENIAL_RATE_BY_PAYER_TYPE[kind] for kind in payer_type])
-    denied = rng.random(size) < denial_rate
+    denied = rng.random(size) < _PLAN_DENIAL_RATE[plan]
     appealed = denied & (rng.random(size) < ratios.APPEAL_RATE)
     overturned = appealed & (rng.random(size) < ratios.APPEAL_OVERTURN_RATE)
     nat = np.datetime64("NaT", "s")

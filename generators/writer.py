@@ -46,8 +46,10 @@ def _json_value(array: pa.Array, raw: bool) -> pa.Array:
     if raw:
         text = array.cast(pa.string())
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        escaped = pc.replace_substring(pc.replace_substring(array, "\\", "\\\\"), '"', '\\"')
-        text = pc.binary_join_element_wise('"', escaped, '"', "")
+        if pc.any(pc.match_substring_regex(array, r'["\\\x00-\x1f]')).as_py():
+            array = pc.replace_substring(pc.replace_substring(array, "\\", "\\\\"), '"', '\\"')
+            array = pc.replace_substring_regex(array, r"[\x00-\x1f]", " ")  # JSON forbids raw control characters
+        text = pc.binary_join_element_wise('"', array, '"', "")
     elif pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         text = pc.binary_join_element_wise('"', array.cast(pa.string()), '"', "")
     elif pa.types.is_boolean(kind):
@@ -76,49 +78,51 @@ def _concat(lines: pa.Array) -> bytes:
     return lines.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
 
 
+def encode_rows(table: pa.Table, source: SourceSpec, raw_columns: frozenset[str] = frozenset()) -> bytes:
+    """Rows of a delimited or JSON-lines source as bytes, without header (columns in registry order)."""
+    table = table.select(source.column_names)
+    if source.format == "jsonl":
+        data = encode_jsonl(table, raw_columns)
+    else:
+        sink = pa.BufferOutputStream()
+        options = pacsv.WriteOptions(
+            include_header=False, delimiter=source.delimiter, quoting_style="needed", eol=source.newline
+        )
+        pacsv.write_csv(table, sink, options)
+        data = sink.getvalue().to_pybytes()
+    if source.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        data = data.decode("utf-8").encode(source.encoding)
+    return data
+
+
 class LandingFile:
     """One landing file, written chunk by chunk; rows, bytes and sha256 are counted as it goes."""
 
-    def __init__(self, directory: Path, source: SourceSpec, day: dt.date, raw_columns: frozenset[str]) -> None:
+    def __init__(self, directory: Path, source: SourceSpec, day: dt.date) -> None:
         self.source = source
         self.name = file_name(source, day)
         self.path = directory / self.name
         self.rows = 0
         self.bytes = 0
-        self._raw = raw_columns
         self._sha = hashlib.sha256()
         self._json_rows: list[dict] = []
-        self._header_due = source.format == "csv" and source.header
         self._handle = self.path.open("wb")
+        if source.format == "csv" and source.header:
+            self._write((source.delimiter.join(source.column_names) + source.newline).encode(source.encoding))
 
-    def append(self, table: pa.Table) -> int:
-        """Append rows (columns in registry order); returns the 1-based row number of the first one."""
+    def append_json(self, table: pa.Table) -> int:
+        """Buffer rows of a JSON-array source (small master extracts); returns the first row number."""
         first = self.rows + 1
-        table = table.select(self.source.column_names)
-        if self.source.format == "json":
-            self._json_rows.extend(table.to_pylist())
-        elif self.source.format == "jsonl":
-            self._write(encode_jsonl(table, self._raw))
-        else:
-            self._write(self._csv(table, header=self._header_due))
-            self._header_due = False
+        self._json_rows.extend(table.select(self.source.column_names).to_pylist())
         self.rows += table.num_rows
         return first
 
-    def _csv(self, table: pa.Table, header: bool) -> bytes:
-        sink = pa.BufferOutputStream()
-        options = pacsv.WriteOptions(
-            include_header=header,
-            delimiter=self.source.delimiter,
-            quoting_style="needed",
-            quoting_header="none",
-            eol=self.source.newline,
-        )
-        pacsv.write_csv(table, sink, options)
-        data = sink.getvalue().to_pybytes()
-        if self.source.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
-            data = data.decode("utf-8").encode(self.source.encoding)
-        return data
+    def append_encoded(self, data: bytes, rows: int) -> int:
+        """Append encoded rows; returns the 1-based row number of the first one."""
+        first = self.rows + 1
+        self._write(data)
+        self.rows += rows
+        return first
 
     def _write(self, data: bytes) -> None:
         self._handle.write(data)
@@ -129,9 +133,6 @@ class LandingFile:
         """Finish the file and return its manifest entry."""
         if self.source.format == "json":
             self._write(json.dumps(self._json_rows, indent=1, default=str).encode() + b"\n")
-        elif self._header_due:
-            header = self.source.delimiter.join(self.source.column_names) + self.source.newline
-            self._write(header.encode(self.source.encoding))
         self._handle.close()
         return {
             "file": self.name,

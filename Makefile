@@ -16,8 +16,10 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
+# The main job so far: land the initial batch (once) and load it into the embedded warehouse (idempotent).
 run: install
-	$(VENV)/bin/hospital generate
+	$(VENV)/bin/hospital generate --skip-existing
+	$(VENV)/bin/hospital load $$($(PY) -c "from flows.settings import Settings; from generators.batch import initial_batch_id; s = Settings(); print(initial_batch_id(s.start_date, s.end_date))")
 
 test: install
 	$(VENV)/bin/ruff check .

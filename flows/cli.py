@@ -48,9 +48,17 @@ def generate(
     defect_rate: Annotated[float | None, typer.Option(help="Share of rows given a defect, 0-0.5")] = None,
     source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
     workers: Annotated[int | None, typer.Option(help="Processes generating partitions")] = None,
+    skip_existing: Annotated[bool, typer.Option(help="Exit 0 without writing if the batch already landed")] = False,
 ) -> None:
     """Generate a landing batch: the initial history (--start/--end) or one day's batch (--as-of)."""
-    from generators.batch import BatchError, NetworkSpec, generate_daily, generate_initial
+    from generators.batch import (
+        BatchError,
+        NetworkSpec,
+        daily_batch_id,
+        generate_daily,
+        generate_initial,
+        initial_batch_id,
+    )
 
     settings = Settings()
     if as_of is not None and end is not None:
@@ -66,12 +74,16 @@ def generate(
         "workers": settings.workers if workers is None else workers,
         "sources": tuple(source) if source else None,
     }
+    last = end.date() if end else settings.end_date
+    batch_id = daily_batch_id(as_of.date()) if as_of else initial_batch_id(network.start_date, last)
+    if skip_existing and (landing / batch_id).exists():
+        typer.echo(f"batch {batch_id} already landed at {landing / batch_id}; nothing to do")
+        return
     try:
         registry = load_registry()
         if as_of is not None:
             result = generate_daily(landing, network, as_of.date(), registry=registry, **options)
         else:
-            last = end.date() if end else settings.end_date
             result = generate_initial(landing, network, last, registry=registry, **options)
     except (BatchError, RegistryError) as exc:
         raise _fail(str(exc)) from exc

@@ -90,3 +90,23 @@ def test_the_installed_console_script_runs(tmp_path):
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     assert (tmp_path / "initial-20240101-20240115" / "manifest.json").exists()
+
+
+def test_skip_existing_leaves_a_landed_batch_alone_and_exits_0(tmp_path):
+    arguments = [
+        "generate",
+        "--out",
+        str(tmp_path),
+        "--patients",
+        "500",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-01-31",
+    ]
+    assert runner.invoke(app, arguments).exit_code == 0
+    before = {p: p.read_bytes() for p in _files(tmp_path) if p.is_file()}
+    again = runner.invoke(app, [*arguments, "--skip-existing"])
+    assert again.exit_code == 0
+    assert "already landed" in again.output
+    assert {p: p.read_bytes() for p in _files(tmp_path) if p.is_file()} == before

@@ -1,0 +1,165 @@
+"""Benchmark: the loader against DuckDB's bare ``read_csv`` of the same files, in the same run.
+
+Writes a batch of >= 5,000,000 rows across four registry sources in their own delimiters (vectorized with
+numpy and pyarrow), then times (a) ``load_batch`` into a fresh DuckDB file (checksums, manifest checks,
+typed parse with rejects, UTC conversion, audit columns, ledger, one transaction) and (b) a bare
+``create table as select * from read_csv(file)`` of every file into another fresh file. Rounds alternate
+the two and which goes first (each after an ``os.sync``), so background load hits both alike; the best
+round of each is compared, and the per-round ratios are printed too. Target: ratio <= 1.5.
+
+    .venv/bin/python benchmarks/load_bench.py [--rows 5000000] [--rounds 2] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from flows.registry import Source, load_registry
+from flows.warehouse import load_batch, open_warehouse
+
+SHARES = {  # source -> share of the rows
+    "registration__patients": 0.2,
+    "scheduling__appointments": 0.3,
+    "adt__admissions": 0.2,
+    "billing__charges": 0.3,
+}
+START = np.datetime64("2024-01-01T00:00:00", "s")
+
+
+def column(kind: str, name: str, n: int, rng: np.random.Generator) -> pa.Array:
+    """A column of ``n`` plausible values of a registry type (10% nulls where the registry allows)."""
+    if kind.startswith("decimal"):
+        return pa.array(np.round(rng.uniform(1, 5000, n), 2))
+    if kind in ("integer", "bigint"):
+        return pa.array(rng.integers(0, 240, n, dtype=np.int32))
+    if kind == "date":
+        return pa.array(np.datetime64("1940-01-01") + rng.integers(0, 30000, n).astype("timedelta64[D]"))
+    if kind == "timestamp":
+        return pa.array(START + rng.integers(0, 2 * 365 * 86400, n).astype("timedelta64[s]"))
+    if kind == "boolean":
+        return pa.array(rng.random(n) < 0.5)
+    ids = pa.array(rng.integers(0, 10_000_000, n)).cast(pa.string())
+    return pc.binary_join_element_wise(pa.scalar(name[:8] + "-"), ids, "")
+
+
+def source_table(source: Source, n: int, rng: np.random.Generator) -> pa.Table:
+    """``n`` rows of a source, columns in registry order."""
+    arrays = {}
+    for col in source.columns:
+        values = column(col.type, col.name, n, rng)
+        if col.nullable:
+            values = pc.if_else(pa.array(rng.random(n) < 0.1), pa.nulls(n, values.type), values)
+        arrays[col.name] = values
+    return pa.table(arrays)
+
+
+def write_batch(folder: Path, rows: int, seed: int) -> int:
+    """Write the benchmark batch with its manifest; return the number of data rows."""
+    registry = load_registry()
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    entries, total = [], 0
+    for name, share in SHARES.items():
+        source = registry[name]
+        n = int(rows * share)
+        path = folder / source.pattern.replace("*", "bench")
+        options = pa_csv.WriteOptions(delimiter=source.delimiter, quoting_style="needed", batch_size=65536)
+        for start in range(0, n, 1_000_000):  # in slices, to bound memory
+            part = source_table(source, min(1_000_000, n - start), rng)
+            with path.open("ab") as handle:
+                opts = options if start == 0 else pa_csv.WriteOptions(**{**_kw(options), "include_header": False})
+                pa_csv.write_csv(part, handle, opts)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        entries.append({"file": path.name, "source": name, "rows": n, "bytes": path.stat().st_size, "sha256": digest})
+        total += n
+    manifest = {"batch_id": folder.name, "batch_type": "benchmark", "files": entries, "ground_truth": None}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return total
+
+
+def _kw(options: pa_csv.WriteOptions) -> dict:
+    return {"delimiter": options.delimiter, "quoting_style": "needed", "batch_size": options.batch_size}
+
+
+def time_loader(folder: Path, database: Path) -> float:
+    """Seconds for the platform loader, fresh warehouse."""
+    registry = load_registry()
+    started = time.perf_counter()
+    with open_warehouse("duckdb", duckdb_path=database) as warehouse:
+        result = load_batch(folder, registry, warehouse)
+    elapsed = time.perf_counter() - started
+    if result.outcome != "loaded":
+        raise SystemExit(f"loader failed: {result.message}")
+    return elapsed
+
+
+def time_bare(folder: Path, database: Path) -> float:
+    """Seconds for DuckDB's bare read_csv (auto-detected dialect and types) of the same files."""
+    registry = load_registry()
+    started = time.perf_counter()
+    con = duckdb.connect(str(database))
+    for name in SHARES:
+        source = registry[name]
+        path = folder / source.pattern.replace("*", "bench")
+        con.execute(f"create table {source.table} as select * from read_csv('{path}', header = true)")
+    con.close()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    """Write the batch, run the rounds, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp folder)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="load_bench_"))
+    folder = work / "landing" / "bench-load"
+    shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    rows = write_batch(folder, args.rows, args.seed)
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    print(
+        f"batch: {rows:,} rows in {len(SHARES)} files, {size / 1e6:,.0f} MB, "
+        f"written in {time.perf_counter() - started:.1f} s"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"duckdb {duckdb.__version__}, python {platform.python_version()}"
+    )
+    loader, bare = [], []
+    for round_ in range(1, args.rounds + 1):
+        pair = [("loader", time_loader, loader), ("bare read_csv", time_bare, bare)]
+        for label, timer, times in pair if round_ % 2 else reversed(pair):  # alternate who goes first
+            database = work / f"{label.split()[0]}_{round_}.duckdb"
+            database.unlink(missing_ok=True)
+            os.sync()  # flush earlier writes so that write-back does not land in the next timing
+            times.append(timer(folder, database))
+            database.unlink(missing_ok=True)
+            print(f"round {round_}: {label:14s} {times[-1]:6.2f} s  ({rows / times[-1] / 1e6:.2f} M rows/s)")
+    ratios = sorted(a / b for a, b in zip(loader, bare, strict=True))
+    print(f"per-round ratios: {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
+    best_loader, best_bare = min(loader), min(bare)
+    print(f"best: loader {best_loader:.2f} s, bare read_csv {best_bare:.2f} s, ratio {best_loader / best_bare:.2f}x")
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

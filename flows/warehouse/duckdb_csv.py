@@ -1,0 +1,340 @@
+"""Loading a delimited file with DuckDB's ``read_csv``: typed parse, rejects, exact line numbers, insert.
+
+The file is parsed once into a temporary table (its ``rowid`` keeps file order); unparseable rows land in
+DuckDB's rejects tables. Line numbers come from the rejects' byte offsets, never from the parser's line
+counter, and every physical line of the file must be accounted for (header, loaded row, rejected row,
+blank line, or a line break inside a quoted value) or the file fails.
+"""
+
+# SQL here is assembled from ident()/literal()-quoted registry names; values travel as bound parameters.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from flows.warehouse.duckdb_sql import ident, literal, read_type
+from flows.warehouse.errors import RowCountMismatchError
+from flows.warehouse.files import (
+    blank_lines,
+    csv_dialect,
+    line_index,
+    line_of,
+    normalize_encoding,
+    read_lines,
+)
+from flows.warehouse.model import (
+    FIRST_BAD_LINES,
+    FileJob,
+    FileLoad,
+    Reject,
+    exceeds_reject_threshold,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from flows.warehouse.duckdb_backend import DuckDBWarehouse
+
+_TEXT_TYPES = ("varchar", "json")
+
+
+@dataclass
+class _Rejected:
+    start: int  # byte offset of the record
+    errors: list[tuple[str, str | None]]  # (error type, column)
+    csv_line: str
+
+
+def load_csv(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWarehouse) -> FileLoad:
+    """Parse, check and insert one delimited file; return counts and the first rejects."""
+    _stage(con, job)
+    try:
+        loaded, base = _stage_shape(con, job)
+        rejected = _rejected_records(con)
+        header_lines = 1 if job.source.header else 0
+        rows = loaded + len(rejected)
+        if exceeds_reject_threshold(len(rejected), rows, job.max_reject_rate):
+            return FileLoad(loaded, len(rejected), _describe(job, rejected[:FIRST_BAD_LINES]), stored=False)
+        # Every line is the header or one loaded row, so row k is the k-th parsed. (Blank lines, rejects and
+        # line breaks inside values make the file longer than that, and take the checked path.)
+        if not rejected and job.facts.lines == header_lines + loaded:
+            row_number, source_sql = f"rowid - {base} + 1", "_stage"
+            rejects: list[Reject] = []
+        else:
+            rejects, row_number, source_sql = _number_rows(con, job, rejected, loaded, base, header_lines)
+        table = warehouse.raw_table(job)
+        _insert(con, job, table, row_number, source_sql)
+        warehouse.insert_rejects(job, rejects)
+        notes = [] if job.facts.ends_with_newline or not job.facts.size else ["last line has no line break"]
+        return FileLoad(loaded, len(rejected), sorted(rejects, key=lambda r: r.line_number)[:FIRST_BAD_LINES], notes)
+    finally:
+        for name in ("_stage", "_rej", "_scan", "_gaps"):
+            con.execute(f"drop table if exists temp.{name}")
+
+
+def _stage(con: duckdb.DuckDBPyConnection, job: FileJob) -> None:
+    source = job.source
+    columns = ", ".join(f"{literal(c.name)}: {literal(read_type(c.type))}" for c in job.columns)
+    options = [
+        f"columns = {{{columns}}}",
+        f"header = {'true' if source.header else 'false'}",
+        f"delim = {literal(source.delimiter)}",
+        f"quote = {literal(source.quote)}",
+        f"escape = {literal(source.escape)}",
+        f"encoding = {literal(normalize_encoding(source))}",
+        "auto_detect = false",
+        "strict_mode = true",
+        "null_padding = false",
+        "store_rejects = true",
+        "rejects_table = '_rej'",
+        "rejects_scan = '_scan'",
+    ]
+    # Offset-less values of timestamptz columns are read in the source's zone; plain timestamps are
+    # converted with timezone() at insert, which is cheaper than parsing in a non-UTC session.
+    zone = source.timezone if any(c.type == "timestamptz" for c in job.columns) else "UTC"
+    for name in ("_stage", "_rej", "_scan", "_gaps"):
+        con.execute(f"drop table if exists temp.{name}")
+    con.execute(f"set TimeZone = {literal(zone)}")
+    try:
+        con.execute(
+            f"create temp table _stage as select * from read_csv({literal(str(job.file.path))}, {', '.join(options)})"
+        )
+    finally:
+        con.execute("set TimeZone = 'UTC'")
+
+
+def _stage_shape(con: duckdb.DuckDBPyConnection, job: FileJob) -> tuple[int, int]:
+    count, low, high = con.execute("select count(*), min(rowid), max(rowid) from _stage").fetchall()[0]
+    if count and high - low + 1 != count:  # file order is rowid order; a gap would break line numbers
+        raise RowCountMismatchError(
+            f"{job.file.name}: the parsed rows are not numbered contiguously; cannot assign line numbers. "
+            "Report this as a loader bug",
+            file=job.file.name,
+        )
+    return count, low or 0
+
+
+def _rejected_records(con: duckdb.DuckDBPyConnection) -> list[_Rejected]:
+    rows = con.execute(
+        "select line_byte_position, list(distinct struct_pack(t := error_type::varchar, c := column_name)), "
+        "any_value(csv_line) from _rej group by line_byte_position order by line_byte_position"
+    ).fetchall()
+    return [
+        _Rejected(_record_start(int(at), line or ""), [(e["t"], e["c"]) for e in errors], line or "")
+        for at, errors, line in rows
+    ]
+
+
+def _record_start(position: int, csv_line: str) -> int:
+    """The byte where a rejected record starts.
+
+    DuckDB's ``csv_line`` begins one byte before ``line_byte_position`` and may carry the line breaks of
+    blank lines before the record; its line counter is not reliable after blank lines, so offsets are used.
+    """
+    leading = len(csv_line) - len(csv_line.lstrip("\r\n"))
+    return max(position - 1 + leading, 0)
+
+
+def _describe(job: FileJob, rejected: list[_Rejected], index: np.ndarray | None = None) -> list[Reject]:
+    """Rejects with exact line numbers and raw text (read back from the file by byte offset)."""
+    if not rejected:
+        return []
+    index = line_index(job.file.path) if index is None else index
+    encoding = normalize_encoding(job.source)
+    lines = line_of(index, np.array([r.start for r in rejected], dtype=np.int64))
+    out = []
+    for record, line in zip(rejected, lines, strict=True):
+        raw = read_lines(job.file.path, index, int(line), _span(record), encoding)
+        out.append(Reject(int(line), raw, _reason(job, record.errors)))
+    return out
+
+
+def _span(record: _Rejected) -> int:
+    return 1 + record.csv_line.strip("\r\n").count("\n")
+
+
+def _reason(job: FileJob, errors: list[tuple[str, str | None]]) -> str:
+    source = job.source
+    types = {c.name: c.type for c in job.columns}
+    expected = f"expected {len(job.columns)} fields separated by {source.delimiter!r}"
+    reasons = []
+    for kind, column in sorted(errors, key=lambda e: (e[0], e[1] or "")):
+        if kind == "CAST":
+            reasons.append(f"column {column}: not a valid {types.get(column or '', 'value')}")
+        elif kind == "MISSING COLUMNS":
+            reasons.append(f"too few fields ({expected})")
+        elif kind == "TOO MANY COLUMNS":
+            reasons.append(f"too many fields ({expected}; an unquoted delimiter inside a value?)")
+        elif kind == "UNQUOTED VALUE":
+            reasons.append("unterminated or misplaced quote")
+        elif kind in ("INVALID ENCODING", "INVALID UNICODE"):
+            reasons.append(f"bytes not valid {normalize_encoding(source)}")
+        elif kind == "LINE SIZE OVER MAXIMUM":
+            reasons.append("line longer than the parser's maximum line size")
+        else:
+            reasons.append(kind.lower())
+    return "; ".join(dict.fromkeys(reasons))
+
+
+def _number_rows(
+    con: duckdb.DuckDBPyConnection,
+    job: FileJob,
+    rejected: list[_Rejected],
+    loaded: int,
+    base: int,
+    header_lines: int,
+) -> tuple[list[Reject], str, str]:
+    """Row numbers when the file has rejects, blank lines or line breaks inside values.
+
+    Checks first that every line is accounted for. A row's number is its position among the file's rows
+    (rejected rows count, blank lines do not): the k-th loaded row is row ``k + #{rejects with fewer than
+    k loaded rows before them}``. Returns the rejects, the row-number expression and the FROM clause.
+    """
+    index = line_index(job.file.path)
+    rejects = _describe(job, rejected, index)
+    skipped = set(blank_lines(job.file.path, index).tolist())
+    for record, reject in zip(rejected, rejects, strict=True):
+        skipped.update(range(reject.line_number, reject.line_number + _span(record)))
+    skipped = {line for line in skipped if line > header_lines}
+    extra = job.facts.lines - (header_lines + loaded + len(skipped))
+    embedded = _embedded_line_breaks(con, job) if extra > 0 else 0
+    # An empty line inside a quoted value looks blank and is also a line break inside a value.
+    inner_blanks = embedded - extra if 0 < embedded - extra <= len(skipped) - sum(map(_span, rejected)) else 0
+    if extra + inner_blanks != embedded:
+        rejected_lines = sum(_span(record) for record in rejected)
+        where = f" The first rejected row starts on line {rejects[0].line_number}." if rejects else ""
+        raise RowCountMismatchError(
+            f"{job.file.name}: {job.facts.lines} lines in the file but the parser accounts for "
+            f"{job.facts.lines - extra + embedded} ({header_lines} header, {loaded} loaded rows, "
+            f"{len(rejected)} rejected rows on {rejected_lines} lines, {embedded} line breaks inside values, "
+            f"{len(skipped) - rejected_lines} blank lines); rows may have been lost, so nothing was loaded."
+            f"{where} Check the file's quoting and line endings",
+            file=job.file.name,
+        )
+    if not rejects:
+        return rejects, f"rowid - {base} + 1", "_stage"
+    starts = np.array([r.line_number for r in rejects], dtype=np.int64)
+    if inner_blanks:  # which blank lines are inside values is unknown here: count rows with Python's csv
+        before = _loaded_before_by_csv(job, starts, loaded + len(rejects))
+    elif embedded:
+        before = _loaded_before(con, job, base, header_lines, np.array(sorted(skipped), dtype=np.int64), starts)
+    else:  # each line not skipped starts one loaded row
+        before = starts - 1 - header_lines - np.searchsorted(np.array(sorted(skipped), dtype=np.int64), starts)
+    position = np.arange(1, len(rejects) + 1, dtype=np.int64)
+    rejects = [replace(r, row_number=int(b + p)) for r, b, p in zip(rejects, before, position, strict=True)]
+    _gap_table(con, "_gaps", before, position)
+    source_sql = f"(select *, rowid - {base} + 1 as _k from _stage) as s asof left join _gaps as g on s._k > g._gap"
+    return rejects, "s._k + coalesce(g._skipped, 0)", source_sql
+
+
+def _loaded_before_by_csv(job: FileJob, starts: np.ndarray, rows: int) -> np.ndarray:
+    """Loaded rows before each rejected row, from the start lines of the records Python's csv module reads.
+
+    Used only when empty lines sit inside quoted values; fails rather than guess if it disagrees with DuckDB.
+    """
+    encoding = normalize_encoding(job.source)
+    record_lines: list[int] = []
+    with job.file.path.open(encoding=encoding, errors="replace", newline="") as handle:
+        reader = csv.reader(handle, **csv_dialect(job.source))
+        if job.source.header:
+            next(reader, None)
+        line = 1 + (1 if job.source.header else 0)
+        for record in reader:
+            if record:
+                record_lines.append(line)
+            line = reader.line_num + 1
+    positions = {start: i for i, start in enumerate(record_lines)}
+    if len(record_lines) != rows or any(int(start) not in positions for start in starts):
+        raise RowCountMismatchError(
+            f"{job.file.name}: rows cannot be numbered unambiguously (empty lines inside quoted values and "
+            "rejected rows); nothing was loaded. Check the file's quoting",
+            file=job.file.name,
+        )
+    return np.array([positions[int(start)] - i for i, start in enumerate(starts)], dtype=np.int64)
+
+
+def _gap_table(con: duckdb.DuckDBPyConnection, name: str, gap: np.ndarray, position: np.ndarray) -> None:
+    """A temp table (``_gap``, ``_skipped``): for each distinct gap, how many skipped items come up to it."""
+    last = np.append(gap[1:] != gap[:-1], True)
+    con.register("_gaps_in", pa.table({"_gap": pa.array(gap[last]), "_skipped": pa.array(position[last])}))
+    try:
+        con.execute(f"create temp table {name} as select * from _gaps_in")
+    finally:
+        con.unregister("_gaps_in")
+
+
+def _loaded_before(
+    con: duckdb.DuckDBPyConnection,
+    job: FileJob,
+    base: int,
+    header_lines: int,
+    skipped: np.ndarray,
+    starts: np.ndarray,
+) -> np.ndarray:
+    """Loaded rows that start before each rejected row's line, when loaded rows may span several lines.
+
+    Loaded row k starts on line ``header + j + #{skipped lines before it}``, where ``j`` counts the lines
+    of the loaded rows so far (rows before it plus their inner line breaks).
+    """
+    position = np.arange(1, len(skipped) + 1, dtype=np.int64)
+    _gap_table(con, "_line_gaps", skipped - header_lines - position, position)
+    con.register("_starts_in", pa.table({"_start": pa.array(starts)}))
+    window = "over (order by rowid rows between unbounded preceding and 1 preceding)"
+    try:
+        rows = con.execute(
+            f"""
+            with numbered as (
+                select rowid - {base} + 1 + coalesce(sum({_line_break_sum(job)}) {window}, 0) as _j from _stage
+            ),
+            lines as (
+                select {header_lines} + n._j + coalesce(g._skipped, 0) as _line
+                from numbered as n asof left join _line_gaps as g on n._j > g._gap
+            )
+            select count(l._line) from _starts_in as r left join lines as l on l._line < r._start
+            group by r._start order by r._start
+            """
+        ).fetchall()
+    finally:
+        con.unregister("_starts_in")
+        con.execute("drop table if exists temp._line_gaps")
+    return np.array([count for (count,) in rows], dtype=np.int64)
+
+
+def _line_break_sum(job: FileJob) -> str:
+    texts = [ident(c.name) for c in job.columns if c.type in _TEXT_TYPES]
+    if not texts:
+        return "0"
+    parts = [f"coalesce(length({t}::varchar) - length(replace({t}::varchar, chr(10), '')), 0)" for t in texts]
+    return " + ".join(parts)
+
+
+def _embedded_line_breaks(con: duckdb.DuckDBPyConnection, job: FileJob) -> int:
+    return int(con.execute(f"select coalesce(sum({_line_break_sum(job)}), 0) from _stage").fetchall()[0][0])
+
+
+def _insert(con: duckdb.DuckDBPyConnection, job: FileJob, table: str, row_number: str, source_sql: str) -> None:
+    prefix = "s." if source_sql.startswith("(") else ""
+    names, values = [], []
+    for column in job.columns:
+        names.append(ident(column.name))
+        value = f"{prefix}{ident(column.name)}"
+        if column.type == "timestamp":
+            value = f"timezone({literal(job.source.timezone)}, {value})"
+        values.append(value)
+    names += ["_batch_id", "_source_file", "_row_number", "_file_sha256", "_loaded_at"]
+    values += ["?", "?", row_number, "?", "?"]
+    # File order is already captured in _row_number; letting DuckDB insert out of order is much faster.
+    con.execute("set preserve_insertion_order = false")
+    try:
+        con.execute(
+            f"insert into {table} ({', '.join(names)}) select {', '.join(values)} from {source_sql}",
+            [job.batch_id, job.file.name, job.facts.sha256, job.loaded_at],
+        )
+    finally:
+        con.execute("set preserve_insertion_order = true")

@@ -10,7 +10,7 @@ import typer
 from flows.registry import DEFAULT_REGISTRY, RegistryError, load_registry
 from flows.settings import Settings
 from flows.warehouse import LoadError, batch_folder, load_batch, open_warehouse, render_summary
-from flows.warehouse.errors import BatchIdError, BatchNotFoundError
+from flows.warehouse.errors import BatchIdError, BatchNotFoundError, WarehouseConfigError
 
 EXIT_DATA_FAULT = 1
 EXIT_BAD_ARGUMENTS = 2
@@ -45,12 +45,17 @@ def load(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_BAD_ARGUMENTS) from exc
     try:
-        with open_warehouse(settings.warehouse, duckdb_path=settings.paths.warehouse) as warehouse:
+        with open_warehouse(
+            settings.warehouse,
+            duckdb_path=settings.paths.warehouse,
+            snowflake_block=settings.snowflake_block,
+            registry=sources,
+        ) as warehouse:
             result = load_batch(folder, sources, warehouse, max_reject_rate=max_reject_rate)
     except BatchIdError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_BAD_ARGUMENTS) from exc
-    except NotImplementedError as exc:
+    except WarehouseConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_BAD_ARGUMENTS) from exc
     except LoadError as exc:

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     warehouse: Literal["duckdb", "snowflake"] = Field(
         default="duckdb", description="Warehouse target: the embedded DuckDB file or Snowflake."
     )
+    snowflake_block: str | None = Field(
+        default=None, description="Name of a prefect-snowflake connector block; else SNOWFLAKE_* variables."
+    )
     patients: int = Field(default=10_000, gt=0, description="Scale: registered patients at the start date.")
     seed: int = Field(default=42, ge=0, description="Seed of the synthetic network.")
     start_date: dt.date = Field(default=dt.date(2024, 1, 1), description="First day of the initial batch.")

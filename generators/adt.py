@@ -181,7 +181,7 @@ def build_admissions(
     for month in months_between(start, horizon):
         for hospital in range(facilities.hospital_ids.size):
             candidate = _candidates(seed, hospital, month, patients, facilities)
-            if not candidate:
+            if not candidate or candidate["dx"].size == 0:
                 continue
             rng = candidate.pop("rng")
             size = candidate["dx"].size
@@ -192,6 +192,8 @@ def build_admissions(
             candidate["month"] = month
             _finish(rng, candidate, patients, facilities, physicians, timezone)
             parts.append(candidate)
+    if not parts:
+        return _no_admissions(), parts
     columns = [key for key, value in parts[0].items() if isinstance(value, np.ndarray)]
     merged = {key: np.concatenate([part[key] for part in parts]) for key in columns}
     horizon_end = np.datetime64(horizon + dt.timedelta(days=1), "s")
@@ -224,6 +226,15 @@ def build_admissions(
         row=flat["row"],
     )
     return admissions, parts
+
+
+def _no_admissions() -> Admissions:
+    none, moments = np.array([], dtype=np.int64), np.array([], dtype="datetime64[s]")
+    return Admissions(
+        admission_id=pa.array([], pa.string()), patient=none, hospital=none, department=none, physician=none,
+        dx=none, admission_type=none, admit_at=moments, discharge_at=moments, disposition=none,
+        secondary=pa.array([], pa.string()), planned=np.array([], dtype=bool), partition=none, row=none,
+    )  # fmt: skip
 
 
 def _route(facilities: Facilities, hospital: np.ndarray, dx: np.ndarray) -> np.ndarray:

@@ -40,23 +40,32 @@ def file_name(source: SourceSpec, day: dt.date) -> str:
     return source.pattern.replace("*", f"{day:%Y%m%d}")
 
 
-def _json_value(array: pa.Array, raw: bool) -> pa.Array:
-    """Each value as a JSON literal (strings quoted and escaped, numbers bare, null as null)."""
+def _json_value(array: pa.Array, raw: bool) -> tuple[str, pa.Array, str]:
+    """Each value as a JSON literal: (text before, values, text after).
+
+    Quotes of a column without nulls go into the literal pieces around it, saving a pass per column;
+    a column with nulls is quoted value by value so that a null becomes a bare ``null``.
+    """
     kind = array.type
+    quoted = False
     if raw:
         text = array.cast(pa.string())
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         # Escape only when needed (a scan is cheaper than two replacements); generated text has no control characters.
         if pc.any(pc.match_substring(array, '"')).as_py() or pc.any(pc.match_substring(array, "\\")).as_py():
             array = pc.replace_substring(pc.replace_substring(array, "\\", "\\\\"), '"', '\\"')
-        text = pc.binary_join_element_wise('"', array, '"', "")
+        text, quoted = array, True
     elif pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-        text = pc.binary_join_element_wise('"', array.cast(pa.string()), '"', "")
+        text, quoted = array.cast(pa.string()), True
     elif pa.types.is_boolean(kind):
         text = pc.if_else(array, "true", "false")
     else:
         text = array.cast(pa.string())
-    return pc.fill_null(text, "null")
+    if quoted and text.null_count == 0:
+        return '"', text, '"'
+    if quoted:
+        text = pc.binary_join_element_wise('"', text, '"', "")
+    return "", pc.fill_null(text, "null") if text.null_count else text, ""
 
 
 def encode_jsonl(table: pa.Table, raw_columns: frozenset[str] = frozenset()) -> bytes:
@@ -64,10 +73,12 @@ def encode_jsonl(table: pa.Table, raw_columns: frozenset[str] = frozenset()) -> 
     if table.num_rows == 0:
         return b""
     parts: list[pa.Array | str] = []
+    pending = "{"
     for index, name in enumerate(table.column_names):
-        parts.append(("{" if index == 0 else ",") + json.dumps(name) + ":")
-        parts.append(_json_value(table.column(name).combine_chunks(), name in raw_columns))
-    parts.append("}\n")
+        before, values, after = _json_value(table.column(name).combine_chunks(), name in raw_columns)
+        parts += [pending + ("," if index else "") + json.dumps(name) + ":" + before, values]
+        pending = after
+    parts.append(pending + "}\n")
     lines = pc.binary_join_element_wise(*parts, "")
     return "".join(lines.to_pylist()).encode() if lines.null_count else _concat(lines)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from flows.registry import Registry
 from flows.warehouse.base import Warehouse
 from flows.warehouse.batch import batch_folder, plan_batch, validate_batch_id
 from flows.warehouse.errors import LoadError
@@ -30,15 +31,26 @@ __all__ = [
 ]
 
 
-def open_warehouse(kind: Literal["duckdb", "snowflake"], *, duckdb_path: Path | None = None) -> Warehouse:
-    """Connect to the configured warehouse (callers pass what ``Settings`` says; nothing else picks one)."""
+def open_warehouse(
+    kind: Literal["duckdb", "snowflake"],
+    *,
+    duckdb_path: Path | None = None,
+    snowflake_block: str | None = None,
+    registry: Registry | None = None,
+) -> Warehouse:
+    """Connect to the configured warehouse (callers pass what ``Settings`` says; nothing else picks one).
+
+    Snowflake credentials come from the named prefect-snowflake block, else from environment variables
+    (docs/snowflake.md); the registry lets it create every file format and raw table up front.
+    """
     if kind == "duckdb":
         from flows.warehouse.duckdb_backend import DuckDBWarehouse
 
         if duckdb_path is None:
             raise ValueError("the duckdb warehouse needs duckdb_path (Settings().paths.warehouse)")
         return DuckDBWarehouse(duckdb_path)
-    raise NotImplementedError(
-        f"warehouse {kind!r} has no loader backend yet; implement flows.warehouse.base.Warehouse for it "
-        "(see docs/loading.md) or set HOSPITAL_WAREHOUSE=duckdb"
-    )
+    if kind == "snowflake":
+        from flows.warehouse.snowflake_connect import open_snowflake
+
+        return open_snowflake(block_name=snowflake_block, registry=registry)
+    raise ValueError(f"unknown warehouse {kind!r}: set HOSPITAL_WAREHOUSE to duckdb or snowflake")

@@ -53,3 +53,7 @@ class WarehouseBusyError(LoadError):
 
 class WarehouseLoadError(LoadError):
     """The warehouse refused a statement while loading a file (the batch is rolled back)."""
+
+
+class WarehouseConfigError(LoadError):
+    """The warehouse is not configured (missing credentials, unknown kind); the message says what to set."""

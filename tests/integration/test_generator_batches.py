@@ -214,3 +214,11 @@ def test_an_existing_batch_is_never_overwritten(tmp_path, registry):
     with pytest.raises(batch_module.BatchError, match="already exists"):
         generate_daily(tmp_path, SMALL, dt.date(2024, 2, 1), registry=registry)
     assert _digests(first) == before
+
+
+@pytest.mark.parametrize("patients", [1, 20, 300])
+def test_tiny_networks_generate_complete_batches(tmp_path, registry, patients):
+    network = NetworkSpec(seed=1, patients=patients, start_date=dt.date(2024, 1, 1))
+    result = generate_initial(tmp_path, network, dt.date(2024, 1, 31), registry=registry)
+    assert len(result.manifest["files"]) == len(registry.sources)
+    assert all((result.path / entry["file"]).exists() for entry in result.manifest["files"])

@@ -286,9 +286,7 @@ def _generate(
         batch = _Batch(staging, registry, last_day, network.seed, defect_rate)
         batch.seconds["registration__patients"] += time.perf_counter() - started
         _write_masters(batch, world, last_day)
-        _write_people(batch, world, *_window(window_start, last_day))
-        _write_inpatient(batch, world, *_window(window_start, last_day))
-        _write_outpatient(batch, world, window_start, last_day, workers)
+        _write_partitions(batch, world, window_start, last_day, workers)
         manifest = _finish(batch, staging, network, batch_id, batch_type, window_start, last_day)
         staging.rename(target)  # atomic: the batch appears whole or not at all
     except BaseException:
@@ -310,19 +308,6 @@ def _write_masters(batch: _Batch, world: World, day: dt.date) -> None:
         batch.write(source, make(), started)
 
 
-def _write_people(batch: _Batch, world: World, start: np.datetime64 | None, end: np.datetime64) -> None:
-    started = time.perf_counter()
-    index, move, updated = registration.versions_in_window(world.patients, start, end)
-    for low in range(0, index.size, registration.CHUNK):
-        part = slice(low, low + registration.CHUNK)
-        table = registration.render_patients(world.patients, world.facilities, index[part], move[part], updated[part])
-        batch.write("registration__patients", table, started)
-        started = time.perf_counter()
-    started = time.perf_counter()
-    rows, terminated = payers.coverage_versions(world.coverage, start, end)
-    batch.write("payers__coverage", payers.render_coverage(world.coverage, rows, terminated), started)
-
-
 def _inpatient_encounters(world: World, part: dict) -> billing.Encounters:
     line = world.facilities.department_line[part["department"]]
     kind = adt._KIND[part["dx"]]
@@ -338,28 +323,6 @@ def _inpatient_encounters(world: World, part: dict) -> billing.Encounters:
         surgical=np.isin(line, ("ORTH", "SURG")) & (kind != "acute") | (line == "SURG"),
         emergency=part["admission_type"] == 0,
     )
-
-
-def _write_inpatient(batch: _Batch, world: World, start: np.datetime64 | None, end: np.datetime64) -> None:
-    started = time.perf_counter()
-    rows, discharged = adt.admission_versions(world.admissions, start, end)
-    table = adt.render_admissions(world.admissions, rows, discharged, world.facilities, world.physicians)
-    batch.write("adt__admissions", table, started)
-    for part in world.admission_parts:
-        if not part["accepted"].any():
-            continue
-        _write_billing(batch, world, _inpatient_encounters(world, part), part["accepted"], start, end,
-                       ("inpatient", part["hospital"][0], part["month"].isoformat()))  # fmt: skip
-
-
-def _write_billing(
-    batch: _Batch, world: World, encounters: billing.Encounters, accepted: np.ndarray,
-    start: np.datetime64 | None, end: np.datetime64, key: tuple,
-) -> None:  # fmt: skip
-    started = time.perf_counter()
-    charge_table, claim_table, seconds = _billing_tables(world, encounters, accepted, start, end, key)
-    batch.write("billing__charges", charge_table, started, key)
-    batch.write("claims__claims", claim_table, time.perf_counter() - seconds, key)
 
 
 def _billing_tables(
@@ -384,29 +347,82 @@ def _billing_tables(
     return charge_table, claim_table, time.perf_counter() - started
 
 
-# The world and registry of the batch being written, inherited by forked workers (never pickled).
-_POOL_STATE: tuple[World, Any, float] | None = None
+@dataclass
+class _PoolState:
+    """What every partition job reads, inherited by forked workers (never pickled)."""
+
+    world: World
+    registry: Any
+    defect_rate: float
+    start: np.datetime64 | None
+    end: np.datetime64
+    patient_versions: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _appointment_partition(job: tuple) -> list[tuple[Chunk, float]]:
-    """Appointments of one (hospital, month) and the charges and claims of its visits, encoded."""
+_POOL_STATE: _PoolState | None = None
+Job = tuple[str, int, tuple, frozenset]  # kind, index, arguments, sources that must carry every defect class
+
+
+def _run_job(job: Job) -> list[tuple[Chunk, float]]:
+    """One partition of the batch, encoded: patients, a stay partition's billing, or a clinic month."""
     assert _POOL_STATE is not None
-    world, registry, defect_rate = _POOL_STATE
-    index, hospital, month, start, end = job
+    kind, _, arguments, ensure = job
+    state = _POOL_STATE
+    if kind == "patients":
+        return _patients_job(state, *arguments, ensure=ensure)
+    if kind == "inpatient":
+        return _inpatient_job(state, *arguments, ensure=ensure)
+    return _outpatient_job(state, *arguments, ensure=ensure)
+
+
+def _chunk(state: _PoolState, source: str, table: pa.Table, key: tuple, ensure: frozenset) -> Chunk:
+    spec = state.registry[source]
+    return prepare_chunk(table, spec, state.world.network.seed, state.defect_rate, key, source in ensure)
+
+
+def _patients_job(state: _PoolState, low: int, *, ensure: frozenset) -> list[tuple[Chunk, float]]:
+    started = time.perf_counter()
+    index, move, updated = (array[low : low + registration.CHUNK] for array in state.patient_versions)
+    world = state.world
+    table = registration.render_patients(world.patients, world.facilities, index, move, updated)
+    chunk = _chunk(state, "registration__patients", table, ("patients", low), ensure)
+    return [(chunk, time.perf_counter() - started)]
+
+
+def _billing_chunks(
+    state: _PoolState, encounters: billing.Encounters, accepted: np.ndarray, key: tuple, ensure: frozenset
+) -> list[tuple[Chunk, float]]:
+    started = time.perf_counter()
+    charge_table, claim_table, claim_seconds = _billing_tables(
+        state.world, encounters, accepted, state.start, state.end, key
+    )
+    charges = _chunk(state, "billing__charges", charge_table, key, ensure)
+    charge_seconds = time.perf_counter() - started - claim_seconds
+    started = time.perf_counter()
+    claims_chunk = _chunk(state, "claims__claims", claim_table, key, ensure)
+    return [(charges, charge_seconds), (claims_chunk, claim_seconds + time.perf_counter() - started)]
+
+
+def _inpatient_job(state: _PoolState, part_index: int, *, ensure: frozenset) -> list[tuple[Chunk, float]]:
+    part = state.world.admission_parts[part_index]
+    key = ("inpatient", part["hospital"][0], part["month"].isoformat())
+    return _billing_chunks(state, _inpatient_encounters(state.world, part), part["accepted"], key, ensure)
+
+
+def _outpatient_job(state: _PoolState, hospital: int, month: dt.date, *, ensure: frozenset) -> list:
+    """Appointments of one (hospital, month) and the charges and claims of its visits, encoded."""
+    world = state.world
     key = ("outpatient", hospital, month.isoformat())
-    seed = world.network.seed
     started = time.perf_counter()
     booked = scheduling.generate_appointments(
-        seed, hospital, month, world.patients, world.facilities, world.physicians, world.timezone
+        world.network.seed, hospital, month, world.patients, world.facilities, world.physicians, world.timezone
     )
-    rows, status = scheduling.appointment_versions(booked, start, end)
+    rows, status = scheduling.appointment_versions(booked, state.start, state.end)
     table = scheduling.render_appointments(booked, rows, status, world.facilities, world.physicians)
-    ensure = defect_rate > 0 and index == 0
-    chunks = [(prepare_chunk(table, registry["scheduling__appointments"], seed, defect_rate, key, ensure),
-               time.perf_counter() - started)]  # fmt: skip
+    chunks = [(_chunk(state, "scheduling__appointments", table, key, ensure), time.perf_counter() - started)]
     done = np.flatnonzero(booked.completed)
     if done.size:
-        started = time.perf_counter()
+        none = np.zeros(done.size, dtype=bool)
         visits = billing.Encounters(
             encounter_id=booked.appointment_id.take(pa.array(done, pa.int64())),
             encounter_type="outpatient",
@@ -414,26 +430,17 @@ def _appointment_partition(job: tuple) -> list[tuple[Chunk, float]]:
             start_at=booked.scheduled_at[done],
             end_at=booked.scheduled_at[done] + booked.duration[done].astype("timedelta64[m]"),
             nights=np.zeros(done.size, dtype=np.int64),
-            icu=np.zeros(done.size, dtype=bool),
-            obstetric=np.zeros(done.size, dtype=bool),
-            surgical=np.zeros(done.size, dtype=bool),
-            emergency=np.zeros(done.size, dtype=bool),
+            icu=none,
+            obstetric=none,
+            surgical=none,
+            emergency=none,
         )
-        accepted = np.ones(done.size, dtype=bool)
-        charge_table, claim_table, claim_seconds = _billing_tables(world, visits, accepted, start, end, key)
-        charge_chunk = prepare_chunk(charge_table, registry["billing__charges"], seed, defect_rate, key)
-        charge_seconds = time.perf_counter() - started - claim_seconds
-        started = time.perf_counter()
-        claim_chunk = prepare_chunk(claim_table, registry["claims__claims"], seed, defect_rate, key)
-        chunks += [(charge_chunk, charge_seconds), (claim_chunk, claim_seconds + time.perf_counter() - started)]
+        chunks += _billing_chunks(state, visits, np.ones(done.size, dtype=bool), key, ensure)
     return chunks
 
 
-def _write_outpatient(
-    batch: _Batch, world: World, window_start: dt.date | None, last_day: dt.date, workers: int
-) -> None:
-    global _POOL_STATE
-    start, end = _window(window_start, last_day)
+def _jobs(world: World, window_start: dt.date | None, last_day: dt.date, patients: int) -> list[Job]:
+    """Every partition job of the batch, in the order their rows are written."""
     first = world.network.start_date.replace(day=1)
     if window_start is not None:
         first = max(first, add_months(window_start.replace(day=1), -CLAIM_LOOKBACK_MONTHS))
@@ -442,19 +449,55 @@ def _write_outpatient(
     while cursor <= add_months(last_day.replace(day=1), LOOKAHEAD_MONTHS - 1):
         months.append(cursor)
         cursor = add_months(cursor, 1)
-    hospitals = range(world.facilities.hospital_ids.size)
-    jobs = [(i, h, m, start, end) for i, (m, h) in enumerate((m, h) for m in months for h in hospitals)]
-    _POOL_STATE = (world, batch.registry, batch.defect_rate)
+    stays = [i for i, part in enumerate(world.admission_parts) if part["accepted"].any()]
+    specs: list[tuple[str, tuple]] = [("patients", (low,)) for low in range(0, patients, registration.CHUNK)]
+    specs += [("inpatient", (i,)) for i in stays]
+    specs += [("outpatient", (h, m)) for m in months for h in range(world.facilities.hospital_ids.size)]
+    # The first job of each kind carries every defect class of its sources (see defects.inject_defects).
+    firsts = {"patients": {"registration__patients"}, "inpatient": {"billing__charges", "claims__claims"},
+              "outpatient": {"scheduling__appointments"}}  # fmt: skip
+    jobs, seen = [], set()
+    for index, (kind, arguments) in enumerate(specs):
+        ensure = frozenset(firsts[kind]) if kind not in seen else frozenset()
+        seen.add(kind)
+        jobs.append((kind, index, arguments, ensure))
+    return jobs
+
+
+def _single_threaded_arrow() -> None:
+    # Each worker is one of the parallel streams: Arrow's own thread pool would only oversubscribe the cores.
+    pa.set_cpu_count(1)
+
+
+def _write_partitions(
+    batch: _Batch, world: World, window_start: dt.date | None, last_day: dt.date, workers: int
+) -> None:
+    """Patients, coverage, admissions, and every partition's charges, claims and appointments."""
+    global _POOL_STATE
+    start, end = _window(window_start, last_day)
+    versions = registration.versions_in_window(world.patients, start, end)
+    started = time.perf_counter()
+    rows, terminated = payers.coverage_versions(world.coverage, start, end)
+    batch.write("payers__coverage", payers.render_coverage(world.coverage, rows, terminated), started)
+    started = time.perf_counter()
+    rows, discharged = adt.admission_versions(world.admissions, start, end)
+    table = adt.render_admissions(world.admissions, rows, discharged, world.facilities, world.physicians)
+    batch.write("adt__admissions", table, started)
+    jobs = _jobs(world, window_start, last_day, versions[0].size)
+    if not batch.defect_rate:
+        jobs = [(kind, index, arguments, frozenset()) for kind, index, arguments, _ in jobs]
+    _POOL_STATE = _PoolState(world, batch.registry, batch.defect_rate, start, end, versions)
     try:
         if workers > 1:
             context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                for chunks in pool.map(_appointment_partition, jobs, chunksize=1):
+            with ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_arrow) as pool:
+                results = pool.map(_run_job, jobs, chunksize=1)
+                for chunks in results:
                     for chunk, seconds in chunks:
                         batch.add(chunk, time.perf_counter() - seconds)
         else:
             for job in jobs:
-                for chunk, seconds in _appointment_partition(job):
+                for chunk, seconds in _run_job(job):
                     batch.add(chunk, time.perf_counter() - seconds)
     finally:
         _POOL_STATE = None

@@ -202,7 +202,7 @@ def test_a_failure_mid_batch_leaves_nothing_behind(tmp_path, registry, monkeypat
     def explode(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(batch_module, "_write_outpatient", explode)
+    monkeypatch.setattr(batch_module, "_write_partitions", explode)
     with pytest.raises(OSError, match="disk full"):
         generate_initial(tmp_path, SMALL, dt.date(2024, 1, 31), registry=registry)
     assert list(tmp_path.iterdir()) == []

@@ -126,22 +126,7 @@ class DuckDBWarehouse(Warehouse):
 
     def record_ledger(self, batch_id: str, loaded_at: dt.datetime, outcomes: Sequence[FileOutcome]) -> None:
         """Append one ledger row per file outcome."""
-        rows = [
-            (
-                batch_id,
-                o.file,
-                o.source,
-                o.sha256,
-                o.size,
-                o.rows_in_file,
-                o.rows_loaded,
-                o.rows_rejected,
-                o.outcome,
-                o.message,
-                loaded_at,
-            )
-            for o in outcomes
-        ]
+        rows = [outcome.ledger_row(batch_id, loaded_at) for outcome in outcomes]
         if not rows:
             return
         statement = f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 (constant name)

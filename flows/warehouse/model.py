@@ -105,6 +105,22 @@ class FileOutcome:
     rows_loaded: int = 0
     rows_rejected: int = 0
 
+    def ledger_row(self, batch_id: str, loaded_at: dt.datetime) -> tuple:
+        """The values of this outcome's row in ledger.load_ledger, in the table's column order."""
+        return (
+            batch_id,
+            self.file,
+            self.source,
+            self.sha256,
+            self.size,
+            self.rows_in_file,
+            self.rows_loaded,
+            self.rows_rejected,
+            self.outcome,
+            self.message,
+            loaded_at,
+        )
+
 
 @dataclass(frozen=True)
 class LoadedFile:

@@ -169,22 +169,7 @@ class SnowflakeWarehouse(Warehouse):
 
     def record_ledger(self, batch_id: str, loaded_at: dt.datetime, outcomes: Sequence[FileOutcome]) -> None:
         """Append one ledger row per outcome (a dry run records nothing)."""
-        rows = [
-            (
-                batch_id,
-                o.file,
-                o.source,
-                o.sha256,
-                o.size,
-                o.rows_in_file,
-                o.rows_loaded,
-                o.rows_rejected,
-                o.outcome,
-                o.message,
-                loaded_at,
-            )
-            for o in outcomes
-        ]
+        rows = [outcome.ledger_row(batch_id, loaded_at) for outcome in outcomes]
         if self.dry_run or not rows:
             return
         if self._in_transaction:

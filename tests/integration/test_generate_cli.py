@@ -62,7 +62,11 @@ def test_an_unwritable_output_folder_is_refused(tmp_path):
     assert "choose a writable --out" in result.output
 
 
-def test_an_existing_batch_id_is_refused_and_kept(tmp_path):
+@pytest.mark.parametrize(
+    ("extra", "exit_code", "message"),
+    [([], 2, "already exists"), (["--skip-existing"], 0, "already landed")],
+)
+def test_an_existing_batch_is_kept_refused_or_skipped(tmp_path, extra, exit_code, message):
     arguments = [
         "generate",
         "--out",
@@ -76,9 +80,9 @@ def test_an_existing_batch_id_is_refused_and_kept(tmp_path):
     ]
     assert runner.invoke(app, arguments).exit_code == 0
     before = {p: p.read_bytes() for p in _files(tmp_path) if p.is_file()}
-    again = runner.invoke(app, arguments)
-    assert again.exit_code == 2
-    assert "already exists" in again.output
+    again = runner.invoke(app, [*arguments, *extra])
+    assert again.exit_code == exit_code
+    assert message in again.output
     assert {p: p.read_bytes() for p in _files(tmp_path) if p.is_file()} == before
 
 
@@ -90,23 +94,3 @@ def test_the_installed_console_script_runs(tmp_path):
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     assert (tmp_path / "initial-20240101-20240115" / "manifest.json").exists()
-
-
-def test_skip_existing_leaves_a_landed_batch_alone_and_exits_0(tmp_path):
-    arguments = [
-        "generate",
-        "--out",
-        str(tmp_path),
-        "--patients",
-        "500",
-        "--start",
-        "2024-01-01",
-        "--end",
-        "2024-01-31",
-    ]
-    assert runner.invoke(app, arguments).exit_code == 0
-    before = {p: p.read_bytes() for p in _files(tmp_path) if p.is_file()}
-    again = runner.invoke(app, [*arguments, "--skip-existing"])
-    assert again.exit_code == 0
-    assert "already landed" in again.output
-    assert {p: p.read_bytes() for p in _files(tmp_path) if p.is_file()} == before

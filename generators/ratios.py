@@ -23,7 +23,6 @@ VISITS_PER_PATIENT_YEAR = 3.2
 
 # Inpatient calibration.
 TARGET_OCCUPANCY = 0.74  # staffed beds are sized so the expected midnight census fills this share
-TARGET_ALOS_DAYS = 4.6
 
 # Changes to existing records, per patient per year.
 ADDRESS_MOVES_PER_YEAR = 0.09
@@ -31,7 +30,6 @@ COVERAGE_CHANGES_PER_YEAR = 0.10
 
 # Scheduling.
 CANCELLATION_RATE = 0.11
-NO_SHOW_BASE_RATE = 0.22
 
 # Claims: initial denial probability by payer type (weighted mean ~11.5%).
 DENIAL_RATE_BY_PAYER_TYPE = {"medicare": 0.09, "medicaid": 0.16, "commercial": 0.115}

@@ -15,7 +15,7 @@ from generators.facilities import Facilities
 from generators.providers import Physicians
 from generators.registration import Patients, age_band, mrn
 from generators.seeds import partition_rng
-from generators.timeutil import add_months, month_days, skip_dst_gap, weekday
+from generators.timeutil import month_days, skip_dst_gap, weekday
 
 # Visits per patient-year relative to the mean, by age band (0-17, 18-44, 45-64, 65-79, 80+): MEPS.
 _VISIT_WEIGHT = np.array([1.0, 0.7, 1.0, 1.6, 1.8])
@@ -200,12 +200,3 @@ def render_appointments(
             "updated_at": pa.array(updated.astype("datetime64[s]")),
         }
     )
-
-
-def appointment_months(first: dt.date, last: dt.date) -> list[dt.date]:
-    """Months whose appointments can have a version between ``first`` and ``last`` (bookings run 90 days ahead)."""
-    months, cursor = [], first.replace(day=1)
-    while cursor <= add_months(last.replace(day=1), 3):
-        months.append(cursor)
-        cursor = add_months(cursor, 1)
-    return months

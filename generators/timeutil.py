@@ -9,7 +9,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SECONDS_PER_DAY = 86_400
-HOURS = 3_600
 
 
 def day_start(day: dt.date) -> np.datetime64:

@@ -111,7 +111,9 @@ def build_coverage(seed: int, start: dt.date, horizon: dt.date, population: Pati
             patients.append(who)
             plans.append(_plans_from_draws(plan_draw[valid], population.age_years(who, when[valid])))
             effectives.append(when[valid])
-            processed.append((when[valid] - lead[valid]).astype("datetime64[s]") + hours[valid])
+            recorded = (when[valid] - lead[valid]).astype("datetime64[s]") + hours[valid]
+            # A payer cannot record coverage for someone before the hospital has registered them.
+            processed.append(np.maximum(recorded, population.registered_at[who] + np.timedelta64(1, "h")))
     patient = np.concatenate(patients)
     plan = np.concatenate(plans)
     effective = np.concatenate(effectives)

@@ -1,0 +1,306 @@
+"""The de-identified dimensional marts against two real warehouses built two ways (docs/dbt.md, "Marts").
+
+One module fixture generates a small network (initial batch plus three daily batches) and builds:
+warehouse A incrementally (initial load + build, then each daily batch loaded + an incremental build) and
+warehouse B at once (every batch loaded, one `--full-refresh` build). Both pin the same surrogate salt, so their
+marts must be identical. Every assertion reads what those runs left behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pytest
+from dbt.cli.main import dbtRunner, dbtRunnerResult
+
+from flows.registry import load_registry
+from flows.warehouse import load_batch, open_warehouse
+from generators.batch import NetworkSpec, generate_daily, generate_initial
+
+pytestmark = pytest.mark.integration
+
+PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+NETWORK = NetworkSpec(seed=11, patients=2500, start_date=dt.date(2024, 1, 1))
+INITIAL_END = dt.date(2024, 3, 31)
+DAILY = [dt.date(2024, 4, 1), dt.date(2024, 4, 2), dt.date(2024, 4, 3)]
+SALT = "marts-test-salt-" + "0123456789abcdef" * 2
+SELECT = ["--select", "lists", "staging", "marts", "--indirect-selection", "cautious"]
+VARS = ["--vars", f"{{defect_severity: error, surrogate_salt: {SALT}}}"]
+MARTS = {
+    "dim_patients", "dim_physicians", "dim_departments", "dim_hospitals", "dim_payers", "dim_dates",
+    "fct_admissions", "fct_appointments", "fct_charges",
+}  # fmt: skip
+# Load-audit columns: when a row was loaded differs between two warehouses by construction.
+AUDIT_COLUMNS = {"_loaded_at"}
+# HHS de-identification guidance (2012), section 3.4: three-digit ZIPs of 20,000 people or fewer (2000 Census).
+HHS_RESTRICTED_ZIP3 = {
+    "036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831", "878", "879", "884",
+    "890", "893",
+}  # fmt: skip
+INCREMENTAL_FACTS = ("fct_admissions", "fct_appointments", "fct_charges")
+
+
+@dataclass
+class Marts:
+    """What the module's two build sequences left behind."""
+
+    root: Path
+    landing: Path
+    incremental: Path
+    full: Path
+    runs: dict[str, list[dbtRunnerResult]] = field(default_factory=dict)
+
+
+def invoke(project: Path, root: Path, *args: str) -> dbtRunnerResult:
+    """Run one dbt command against the temporary project copy; target and logs stay under ``root``."""
+    common = ["--project-dir", str(project), "--profiles-dir", str(project), "--log-path", str(root / "logs")]
+    try:
+        return dbtRunner().invoke([*args, *common, "--target-path", str(root / "target")])
+    finally:
+        release_warehouse()
+
+
+def release_warehouse() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process, so the loader can open it."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    if DuckDBConnectionManager._ENV is not None:
+        DuckDBConnectionManager._ENV.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
+def load(batch: Path, warehouse: Path) -> None:
+    with open_warehouse("duckdb", duckdb_path=warehouse) as handle:
+        load_batch(batch, load_registry(), handle)
+
+
+def build(project: Path, root: Path, warehouse: Path, *extra: str) -> dbtRunnerResult:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOSPITAL_WAREHOUSE_PATH", str(warehouse))
+        patch.setenv("DBT_TARGET", "duckdb")
+        return invoke(project, root, "build", *SELECT, *VARS, *extra)
+
+
+def query(warehouse: Path, statement: str) -> list:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(statement).fetchall()
+
+
+@pytest.fixture(scope="module")
+def marts(tmp_path_factory) -> Iterator[Marts]:
+    """Generate once; build warehouse A day by day (incremental) and warehouse B in one full refresh."""
+    root = tmp_path_factory.mktemp("marts")
+    registry = load_registry()
+    project = root / "dbt_project"
+    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    run = Marts(root, root / "landing", root / "incremental.duckdb", root / "full.duckdb")
+    batches = [generate_initial(run.landing, NETWORK, INITIAL_END, registry=registry)]
+    batches += [generate_daily(run.landing, NETWORK, day, registry=registry) for day in DAILY]
+
+    run.runs["incremental"] = []
+    for batch in batches:
+        load(batch.path, run.incremental)
+        run.runs["incremental"].append(build(project, root, run.incremental))
+    for batch in batches:
+        load(batch.path, run.full)
+    run.runs["full"] = [build(project, root, run.full, "--full-refresh")]
+    yield run
+
+
+def columns(warehouse: Path, table: str) -> list[tuple[str, str]]:
+    return query(
+        warehouse,
+        "select column_name, data_type from information_schema.columns "
+        f"where table_schema = 'marts' and table_name = '{table}' order by ordinal_position",
+    )
+
+
+def patient_key(mrn: str) -> str:
+    """The documented key: SHA-256 of salt | entity | natural key (macros/marts/surrogate_key.sql)."""
+    return hashlib.sha256(f"{SALT}|patient|{mrn}".encode()).hexdigest()
+
+
+def landing_patients(landing: Path) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for path in sorted(landing.glob("*/patients_*.csv")):
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows.extend(csv.DictReader(handle))
+    return rows
+
+
+def test_every_node_of_every_build_passes(marts) -> None:
+    for name, results in marts.runs.items():
+        for result in results:
+            assert result.success, (name, result.exception)
+            statuses = {item.node.name: str(item.status) for item in result.result.results}
+            assert {n: s for n, s in statuses.items() if s not in {"success", "pass"}} == {}, name
+            assert set(statuses) >= MARTS, name
+
+
+def test_daily_builds_ran_the_facts_incrementally(marts) -> None:
+    for result in marts.runs["incremental"][1:]:
+        compiled = {item.node.name: getattr(item.node, "compiled_code", "") for item in result.result.results}
+        for fact in INCREMENTAL_FACTS:
+            assert "loaded_after" in compiled[fact], fact
+    first = {
+        item.node.name: getattr(item.node, "compiled_code", "") for item in marts.runs["incremental"][0].result.results
+    }
+    assert all("loaded_after" not in first[fact] for fact in INCREMENTAL_FACTS)
+
+
+def test_daily_incremental_runs_give_the_same_marts_as_one_full_refresh(marts) -> None:
+    tables = {name for (name,) in query(marts.full, "select table_name from information_schema.tables "
+                                                    "where table_schema = 'marts'")}  # fmt: skip
+    assert tables == MARTS
+    with duckdb.connect() as connection:
+        connection.execute(f"attach '{marts.incremental}' as inc (read_only)")
+        connection.execute(f"attach '{marts.full}' as ful (read_only)")
+        for table in sorted(MARTS):
+            names = [name for name, _ in columns(marts.full, table) if name not in AUDIT_COLUMNS]
+            assert [name for name, _ in columns(marts.incremental, table) if name not in AUDIT_COLUMNS] == names
+            listed = ", ".join(f'"{name}"' for name in names)
+            rows = connection.execute(f"select count(*) from ful.marts.{table}").fetchone()[0]
+            assert rows > 0, table
+            for left, right in (("inc", "ful"), ("ful", "inc")):
+                difference = connection.execute(
+                    f"select count(*) from (select {listed} from {left}.marts.{table} "
+                    f"except all select {listed} from {right}.marts.{table})"
+                ).fetchone()[0]
+                assert difference == 0, (table, left, right)
+
+
+def test_a_status_changed_in_a_daily_batch_replaces_the_appointment_row(marts) -> None:
+    changed = query(
+        marts.incremental,
+        "select appointment_id, appointment_status from staging.stg_scheduling__appointments "
+        "where _batch_id like 'daily-%' and appointment_id in (select appointment_id from "
+        "raw.scheduling__appointments where _batch_id like 'initial-%')",
+    )
+    assert changed, "no appointment of the initial batch changed in a daily batch: choose other days"
+    with duckdb.connect(str(marts.incremental), read_only=True) as connection:
+        for appointment_id, status in changed:
+            key = hashlib.sha256(f"{SALT}|appointment|{appointment_id}".encode()).hexdigest()
+            rows = connection.execute(
+                "select appointment_status from marts.fct_appointments where appointment_key = ?", [key]
+            ).fetchall()
+            assert rows == [(status,)], appointment_id
+
+
+def identifier_hits(warehouse: Path, tables: list[tuple[str, str]], identifiers: set[str]) -> dict[str, int]:
+    """Distinct cells per column equal to an identifier or, in text columns, containing one of 7+ characters."""
+    hits: dict[str, int] = {}
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        connection.execute("create temp table identifiers (value varchar)")
+        connection.executemany("insert into identifiers values (?)", [(value,) for value in identifiers])
+        for schema, table in tables:
+            described = connection.execute(
+                "select column_name, data_type from information_schema.columns "
+                f"where table_schema = '{schema}' and table_name = '{table}'"
+            ).fetchall()
+            for name, kind in described:
+                # Only text can hold part of a name, SSN, phone, e-mail or street; any type can equal one.
+                contains = "or (length(identifiers.value) >= 7 and contains(cells.value, identifiers.value))"
+                count = connection.execute(
+                    f'with cells as (select distinct cast("{name}" as varchar) as value from {schema}.{table}) '
+                    "select count(*) from cells inner join identifiers on cells.value = identifiers.value "
+                    f"{contains if kind == 'VARCHAR' else ''}"
+                ).fetchone()[0]
+                if count:
+                    hits[f"{schema}.{table}.{name}"] = count
+    return hits
+
+
+def test_no_mart_column_holds_a_direct_identifier_of_a_generated_patient(marts) -> None:
+    patients = landing_patients(marts.landing)
+    assert len(patients) >= 2500
+    identifiers: set[str] = set()
+    for row in patients:
+        full_name = f"{row['first_name']} {row['last_name']}"
+        values = (row["first_name"], row["last_name"], full_name, row["mrn"], row["ssn"], row["phone"],
+                  row["email"], row["address_line"])  # fmt: skip
+        identifiers.update(value.strip() for value in values if value and value.strip())
+    # A surname can be a word of a non-identifying vocabulary (the surname "English", the language "English"):
+    # those words are not evidence of a leak.
+    identifiers -= {row["preferred_language"].strip() for row in patients}
+    # The scan can find them: the PHI zone's patients hold every kind.
+    staged = identifier_hits(marts.full, [("staging", "stg_registration__patients")], identifiers)
+    for column in ("first_name", "last_name", "mrn", "ssn", "phone", "email", "address_line"):
+        assert staged.get(f"staging.stg_registration__patients.{column}", 0) > 0, column
+    assert identifier_hits(marts.full, [("marts", table) for table in sorted(MARTS)], identifiers) == {}
+
+
+def test_patient_keys_are_keyed_hashes_not_hashes_of_the_mrn(marts) -> None:
+    staged = query(marts.full, "select mrn from staging.stg_registration__patients where mrn is not null")
+    keys = {key for (key,) in query(marts.full, "select patient_key from marts.dim_patients")}
+    assert keys == {patient_key(mrn) for (mrn,) in staged}
+    unkeyed = {hashlib.sha256(mrn.encode()).hexdigest() for (mrn,) in staged}
+    unkeyed |= {hashlib.md5(mrn.encode()).hexdigest() for (mrn,) in staged}
+    assert keys.isdisjoint(unkeyed)
+
+
+def test_dim_patients_has_no_birth_date_and_bands_ages_90_and_over(marts) -> None:
+    described = columns(marts.full, "dim_patients")
+    assert not any("birth" in name for name, _ in described)
+    assert {name for name, kind in described if kind in {"DATE", "TIMESTAMP"}} == {"age_as_of_date"}
+    (as_of,) = {day for (day,) in query(marts.full, "select distinct age_as_of_date from marts.dim_patients")}
+    # The data's last day: the latest record change of patients, admissions or appointments.
+    assert as_of == max(DAILY)
+    staged = query(marts.full, "select mrn, birth_date from staging.stg_registration__patients where mrn is not null")
+    bands = dict(query(marts.full, "select patient_key, age_band from marts.dim_patients"))
+    aged_90 = 0
+    for mrn, birth in staged:
+        age = as_of.year - birth.year - ((as_of.month, as_of.day) < (birth.month, birth.day))
+        if birth <= as_of and age >= 90:
+            aged_90 += 1
+            assert bands[patient_key(mrn)] == "90+", mrn
+        elif birth <= as_of:
+            assert bands[patient_key(mrn)] != "90+", mrn
+    assert aged_90 > 0, "no patient aged 90+: the test would not test the band"
+
+
+def test_restricted_zip3_areas_become_000_and_others_keep_three_digits(marts) -> None:
+    seed = (PROJECT / "seeds" / "lists" / "restricted_zip3.csv").read_text().splitlines()[1:]
+    assert {line.split(",")[0] for line in seed} == HHS_RESTRICTED_ZIP3
+    staged = query(marts.full, "select mrn, zip_code from staging.stg_registration__patients where mrn is not null")
+    zip3 = dict(query(marts.full, "select patient_key, zip3 from marts.dim_patients"))
+    restricted = 0
+    for mrn, zip_code in staged:
+        if zip_code is None or len(zip_code) != 5 or not zip_code.isdigit():
+            assert zip3[patient_key(mrn)] is None, mrn
+        elif zip_code[:3] in HHS_RESTRICTED_ZIP3:
+            restricted += 1
+            assert zip3[patient_key(mrn)] == "000", mrn
+        else:
+            assert zip3[patient_key(mrn)] == zip_code[:3], mrn
+    assert restricted > 0, "no patient lives in a restricted ZIP3 area: the test would not test it"
+
+
+def test_fact_row_counts_and_amounts_reconcile_with_staging(marts) -> None:
+    for warehouse in (marts.incremental, marts.full):
+        reconciled = query(
+            warehouse,
+            "select"
+            " (select count(distinct admission_id) from staging.stg_adt__admissions),"
+            " (select count(*) from marts.fct_admissions),"
+            " (select count(distinct appointment_id) from staging.stg_scheduling__appointments),"
+            " (select count(*) from marts.fct_appointments),"
+            " (select count(distinct charge_id) from staging.stg_billing__charges),"
+            " (select count(*) from marts.fct_charges),"
+            " (select sum(charge_amount_usd) from staging.stg_billing__charges where charge_id is not null),"
+            " (select sum(amount_usd) from marts.fct_charges),"
+            " (select count(*) filter (where appointment_status = 'No Show')"
+            "  from staging.stg_scheduling__appointments),"
+            " (select count(*) filter (where is_no_show) from marts.fct_appointments),"
+            " (select count(*) filter (where discharged_at is null) from staging.stg_adt__admissions),"
+            " (select count(*) filter (where is_open) from marts.fct_admissions)",
+        )[0]
+        pairs = list(zip(reconciled[::2], reconciled[1::2], strict=True))
+        assert all(staged == fact for staged, fact in pairs), pairs
+        assert all(staged > 0 for staged, _ in pairs[:4]), pairs

@@ -20,16 +20,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dbt.cli.main import dbtRunner, dbtRunnerResult
+from dbt.cli.main import dbtRunnerResult
 
 from flows.registry import load_registry
-from flows.warehouse import load_batch, open_warehouse
 from generators.batch import NetworkSpec, generate_daily, generate_initial
 from generators.clinical import EXPIRED_DISPOSITION, PLANNED_READMISSION_CODE, TRANSFER_DISPOSITION
+from tests.integration.dbtkit import copy_project, invoke, load, query
 
 pytestmark = pytest.mark.integration
 
-PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 NETWORK = NetworkSpec(seed=7, patients=2500, start_date=dt.date(2024, 1, 1))
 INITIAL_END = dt.date(2024, 3, 31)
 DAILY_DAYS = (dt.date(2024, 4, 1), dt.date(2024, 4, 2))
@@ -63,38 +62,9 @@ class IntegrationRun:
     admission_files: list[Path] = field(default_factory=list)
 
 
-def invoke(project: Path, root: Path, *args: str) -> dbtRunnerResult:
-    """Run one dbt command against the temporary project copy; target and logs stay under ``root``."""
-    common = ["--project-dir", str(project), "--profiles-dir", str(project), "--log-path", str(root / "logs")]
-    try:
-        return dbtRunner().invoke([*args, *common, "--target-path", str(root / "target")])
-    finally:
-        release_warehouse()
-
-
-def release_warehouse() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open in this process, so the test (or the loader) can open it."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    environment = DuckDBConnectionManager._ENV
-    if environment is not None:
-        environment.close()
-    DuckDBConnectionManager.close_all_connections()
-
-
 def statuses(result: dbtRunnerResult) -> dict[str, str]:
     """Node unique id -> status of every node a dbt command ran."""
     return {item.node.unique_id: str(item.status) for item in result.result.results}
-
-
-def query(warehouse: Path, statement: str) -> list:
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        return connection.execute(statement).fetchall()
-
-
-def load(batch: Path, warehouse: Path) -> None:
-    with open_warehouse("duckdb", duckdb_path=warehouse) as handle:
-        load_batch(batch, load_registry(), handle)
 
 
 def snapshot_rows(warehouse: Path) -> dict[str, int]:
@@ -143,7 +113,7 @@ def integration_run(tmp_path_factory) -> Iterator[IntegrationRun]:
     registry = load_registry()
     landing, warehouse = root / "landing", root / "warehouse.duckdb"
     project = root / "dbt_project"
-    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    copy_project(project)
     for layer in ("models/marts", "macros/marts"):
         shutil.rmtree(project / layer, ignore_errors=True)
     initial = generate_initial(landing, NETWORK, INITIAL_END, registry=registry)

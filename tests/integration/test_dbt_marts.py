@@ -11,22 +11,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pytest
-from dbt.cli.main import dbtRunner, dbtRunnerResult
+from dbt.cli.main import dbtRunnerResult
 
 from flows.registry import load_registry
-from flows.warehouse import load_batch, open_warehouse
 from generators.batch import NetworkSpec, generate_daily, generate_initial
+from tests.integration.dbtkit import PROJECT, copy_project, invoke, load, query
 
 pytestmark = pytest.mark.integration
 
-PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 NETWORK = NetworkSpec(seed=11, patients=2500, start_date=dt.date(2024, 1, 1))
 INITIAL_END = dt.date(2024, 3, 31)
 DAILY = [dt.date(2024, 4, 1), dt.date(2024, 4, 2), dt.date(2024, 4, 3)]
@@ -58,39 +56,11 @@ class Marts:
     runs: dict[str, list[dbtRunnerResult]] = field(default_factory=dict)
 
 
-def invoke(project: Path, root: Path, *args: str) -> dbtRunnerResult:
-    """Run one dbt command against the temporary project copy; target and logs stay under ``root``."""
-    common = ["--project-dir", str(project), "--profiles-dir", str(project), "--log-path", str(root / "logs")]
-    try:
-        return dbtRunner().invoke([*args, *common, "--target-path", str(root / "target")])
-    finally:
-        release_warehouse()
-
-
-def release_warehouse() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open in this process, so the loader can open it."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    if DuckDBConnectionManager._ENV is not None:
-        DuckDBConnectionManager._ENV.close()
-    DuckDBConnectionManager.close_all_connections()
-
-
-def load(batch: Path, warehouse: Path) -> None:
-    with open_warehouse("duckdb", duckdb_path=warehouse) as handle:
-        load_batch(batch, load_registry(), handle)
-
-
 def build(project: Path, root: Path, warehouse: Path, *extra: str) -> dbtRunnerResult:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HOSPITAL_WAREHOUSE_PATH", str(warehouse))
         patch.setenv("DBT_TARGET", "duckdb")
         return invoke(project, root, "build", *SELECT, *VARS, *extra)
-
-
-def query(warehouse: Path, statement: str) -> list:
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        return connection.execute(statement).fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +69,7 @@ def marts(tmp_path_factory) -> Iterator[Marts]:
     root = tmp_path_factory.mktemp("marts")
     registry = load_registry()
     project = root / "dbt_project"
-    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    copy_project(project)
     run = Marts(root, root / "landing", root / "incremental.duckdb", root / "full.duckdb")
     batches = [generate_initial(run.landing, NETWORK, INITIAL_END, registry=registry)]
     batches += [generate_daily(run.landing, NETWORK, day, registry=registry) for day in DAILY]

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pytest
 import sqlglot
-from dbt.cli.main import dbtRunner, dbtRunnerResult
+from dbt.cli.main import dbtRunnerResult
 
 from flows.registry import load_registry
-from flows.warehouse import load_batch, open_warehouse
 from generators.batch import NetworkSpec, generate_daily, generate_initial
+from tests.integration.dbtkit import copy_project, invoke, load, query
 
 pytestmark = pytest.mark.integration
 
-PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 NETWORK = NetworkSpec(seed=7, patients=2500, start_date=dt.date(2024, 1, 1))
 INITIAL_END = dt.date(2024, 3, 31)
 CLEAN_DAY = dt.date(2024, 4, 1)
@@ -57,41 +54,9 @@ class DbtRun:
     defects: dict[str, list] = field(default_factory=dict)
 
 
-def invoke(project: Path, root: Path, *args: str) -> dbtRunnerResult:
-    """Run one dbt command against the temporary project copy; target and logs stay under ``root``."""
-    common = ["--project-dir", str(project), "--profiles-dir", str(project), "--log-path", str(root / "logs")]
-    command = [*args, *common]
-    if "--target-path" not in args:
-        command += ["--target-path", str(root / "target")]
-    try:
-        return dbtRunner().invoke(command)
-    finally:
-        release_warehouse()
-
-
-def release_warehouse() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open in this process, so the test (or the loader) can open it."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    environment = DuckDBConnectionManager._ENV
-    if environment is not None:
-        environment.close()
-    DuckDBConnectionManager.close_all_connections()
-
-
 def statuses(result: dbtRunnerResult) -> dict[str, str]:
     """Node name -> status of every node a dbt command ran."""
     return {item.node.name: str(item.status) for item in result.result.results}
-
-
-def query(warehouse: Path, statement: str) -> list:
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        return connection.execute(statement).fetchall()
-
-
-def load(batch: Path, warehouse: Path) -> None:
-    with open_warehouse("duckdb", duckdb_path=warehouse) as handle:
-        load_batch(batch, load_registry(), handle)
 
 
 CHANGED_APPOINTMENT = """
@@ -111,7 +76,7 @@ def dbt_run(tmp_path_factory) -> Iterator[DbtRun]:
     registry = load_registry()
     landing, warehouse = root / "landing", root / "warehouse.duckdb"
     project = root / "dbt_project"
-    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    copy_project(project)
     initial = generate_initial(landing, NETWORK, INITIAL_END, registry=registry)
     clean_day = generate_daily(landing, NETWORK, CLEAN_DAY, registry=registry)
     for batch in (initial, clean_day):

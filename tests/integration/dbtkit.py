@@ -1,0 +1,54 @@
+"""Shared helpers of the dbt tests: a project copy, dbt commands in-process, and the warehouse they use."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+from dbt.cli.main import dbtRunner, dbtRunnerResult
+
+from flows.registry import load_registry
+from flows.warehouse import load_batch, open_warehouse
+
+PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+
+
+def copy_project(destination: Path) -> Path:
+    """A copy of dbt_project/ (without build output), so tests never write into the repository."""
+    shutil.copytree(PROJECT, destination, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    return destination
+
+
+def invoke(project: Path, root: Path, *args: str) -> dbtRunnerResult:
+    """Run one dbt command against the temporary project copy; target and logs stay under ``root``."""
+    common = ["--project-dir", str(project), "--profiles-dir", str(project), "--log-path", str(root / "logs")]
+    command = [*args, *common]
+    if "--target-path" not in args:
+        command += ["--target-path", str(root / "target")]
+    try:
+        return dbtRunner().invoke(command)
+    finally:
+        release_warehouse()
+
+
+def release_warehouse() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process, so the test (or the loader) can open it."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
+def query(warehouse: Path, statement: str) -> list:
+    """Rows of one statement, read-only."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(statement).fetchall()
+
+
+def load(batch: Path, warehouse: Path) -> None:
+    """Load one landed batch into the warehouse file with the platform's loader."""
+    with open_warehouse("duckdb", duckdb_path=warehouse) as handle:
+        load_batch(batch, load_registry(), handle)

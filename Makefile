@@ -16,10 +16,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
-# The main job so far: land the initial batch (once) and load it into the embedded warehouse (idempotent).
+# The main job so far: land the initial batch (once), load it into the embedded warehouse (a re-run skips what is
+# loaded) and build the dbt model on it. `hospital run` (the Prefect pipeline) replaces this.
 run: install
 	$(VENV)/bin/hospital generate --skip-existing
 	$(VENV)/bin/hospital load $$($(PY) -c "from flows.settings import Settings; from generators.batch import initial_batch_id; s = Settings(); print(initial_batch_id(s.start_date, s.end_date))")
+	$(VENV)/bin/dbt build --project-dir dbt_project --profiles-dir dbt_project
 
 test: install
 	$(VENV)/bin/ruff check .

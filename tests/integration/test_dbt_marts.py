@@ -29,11 +29,12 @@ NETWORK = NetworkSpec(seed=11, patients=2500, start_date=dt.date(2024, 1, 1))
 INITIAL_END = dt.date(2024, 3, 31)
 DAILY = [dt.date(2024, 4, 1), dt.date(2024, 4, 2), dt.date(2024, 4, 3)]
 SALT = "marts-test-salt-" + "0123456789abcdef" * 2
-SELECT = ["--select", "lists", "staging", "marts", "--indirect-selection", "cautious"]
+SELECT = ["--select", "lists", "staging", "integration", "marts", "--indirect-selection", "cautious"]
 VARS = ["--vars", f"{{defect_severity: error, surrogate_salt: {SALT}}}"]
 MARTS = {
     "dim_patients", "dim_physicians", "dim_departments", "dim_hospitals", "dim_payers", "dim_dates",
-    "fct_admissions", "fct_appointments", "fct_charges",
+    "fct_admissions", "fct_appointments", "fct_charges", "fct_claims", "mart_claim_denials",
+    "mart_admissions_monthly",
 }  # fmt: skip
 # Load-audit columns: when a row was loaded differs between two warehouses by construction.
 AUDIT_COLUMNS = {"_loaded_at"}

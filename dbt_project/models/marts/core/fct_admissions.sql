@@ -72,7 +72,9 @@ final as (
         cast(new_admissions.admitted_at as date) as admission_date,
         cast(new_admissions.discharged_at as date) as discharge_date,
         -- Length of stay counts midnights (nights in hospital), as HCUP does; null while the stay is open.
-        {{ days_between('new_admissions.admitted_at', 'new_admissions.discharged_at') }} as length_of_stay_days,
+        -- Length of stay counts midnights on the hospital's local calendar (HCUP), not UTC dates.
+        {{ days_between(local_date('new_admissions.admitted_at'), local_date('new_admissions.discharged_at')) }}
+            as length_of_stay_days,
         new_admissions.admission_type,
         new_admissions.discharge_disposition_code,
         new_admissions.principal_diagnosis_code,

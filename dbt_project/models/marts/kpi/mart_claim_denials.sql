@@ -1,0 +1,51 @@
+-- Claim denials per payer and month. Grain: one row per payer and month of submission (UTC calendar, as the
+-- clearinghouse dates claims). A claim counts in the month it was first submitted, whatever happened later.
+with
+
+fct_claims as (
+
+    select * from {{ ref('fct_claims') }}
+
+),
+
+claims as (
+
+    select
+        payer_id,
+        cast(date_trunc('month', submitted_at) as date) as submission_month,
+        is_denied_initially,
+        is_paid_on_appeal
+    from fct_claims
+
+),
+
+aggregated as (
+
+    select
+        payer_id,
+        submission_month,
+        count(*) as claim_count,
+        sum(case when is_denied_initially then 1 else 0 end) as initially_denied_count,
+        sum(case when is_paid_on_appeal then 1 else 0 end) as paid_on_appeal_count
+    from claims
+    group by payer_id, submission_month
+
+),
+
+final as (
+
+    select
+        payer_id,
+        submission_month,
+        claim_count,
+        initially_denied_count,
+        -- Initial denial rate: claims denied on first adjudication over all claims submitted in the month.
+        cast(initially_denied_count as double) / claim_count as initial_denial_rate,
+        paid_on_appeal_count,
+        -- Overturn rate: initially denied claims later paid on appeal, over the initially denied (null if none).
+        cast(paid_on_appeal_count as double) / nullif(initially_denied_count, 0) as appeal_overturn_rate
+    from aggregated
+
+)
+
+select * from final

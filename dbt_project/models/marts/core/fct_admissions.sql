@@ -36,24 +36,13 @@ int_surrogate_salt_generated as (
 
 ),
 
-{% if is_incremental() -%}
-watermark as (
-
-    select max(_loaded_at) as loaded_after from {{ this }}
-
-),
-{%- endif %}
-
 new_admissions as (
 
     select stg_adt__admissions.*
     from stg_adt__admissions
-    {% if is_incremental() -%}
-    inner join watermark
-        on stg_adt__admissions._loaded_at > watermark.loaded_after
-    {%- endif %}
     -- A row without an admission_id is a defect for the quality gate, not an admission.
-    where stg_adt__admissions.admission_id is not null
+    where {{ loaded_since_last_run('stg_adt__admissions') }}
+        and stg_adt__admissions.admission_id is not null
 
 ),
 

@@ -30,24 +30,13 @@ int_surrogate_salt_generated as (
 
 ),
 
-{% if is_incremental() -%}
-watermark as (
-
-    select max(_loaded_at) as loaded_after from {{ this }}
-
-),
-{%- endif %}
-
 new_appointments as (
 
     select stg_scheduling__appointments.*
     from stg_scheduling__appointments
-    {% if is_incremental() -%}
-    inner join watermark
-        on stg_scheduling__appointments._loaded_at > watermark.loaded_after
-    {%- endif %}
     -- A row without an appointment_id is a defect for the quality gate, not an appointment.
-    where stg_scheduling__appointments.appointment_id is not null
+    where {{ loaded_since_last_run('stg_scheduling__appointments') }}
+        and stg_scheduling__appointments.appointment_id is not null
 
 ),
 

@@ -24,24 +24,13 @@ int_surrogate_salt_generated as (
 
 ),
 
-{% if is_incremental() -%}
-watermark as (
-
-    select max(_loaded_at) as loaded_after from {{ this }}
-
-),
-{%- endif %}
-
 new_charges as (
 
     select stg_billing__charges.*
     from stg_billing__charges
-    {% if is_incremental() -%}
-    inner join watermark
-        on stg_billing__charges._loaded_at > watermark.loaded_after
-    {%- endif %}
     -- A row without a charge_id is a defect for the quality gate, not a charge line.
-    where stg_billing__charges.charge_id is not null
+    where {{ loaded_since_last_run('stg_billing__charges') }}
+        and stg_billing__charges.charge_id is not null
 
 ),
 

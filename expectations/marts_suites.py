@@ -1,0 +1,219 @@
+"""Marts-layer suites: KPI fractions in [0, 1], capacity, month coverage, totals and no direct identifiers.
+
+Built from ``marts_rules.yml`` and the tables that exist: one suite per table of the marts schema, plus a
+``marts.catalog`` suite that fails naming any expected KPI mart that is missing (its rules wait until it exists).
+"""
+
+# SQL here is assembled from the registry and the rules files (trusted configuration); values are quoted.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Any
+
+import great_expectations.expectations as gxe
+
+from expectations.rules import (
+    EXPECTATIONS_DIR,
+    Rule,
+    RulesConfigError,
+    SuiteSpec,
+    Thresholds,
+    failing_rows_query,
+    gx_rule,
+    mostly,
+    quote,
+    read_yaml,
+    sql_rule,
+)
+
+DEFAULT_MARTS_RULES = EXPECTATIONS_DIR / "marts_rules.yml"
+TEXT_TYPES = ("VARCHAR", "TEXT", "STRING")
+REQUIRED_KEYS = ("expected_tables", "fractions", "month_coverage", "totals", "identifiers")
+
+
+def load_marts_rules(path: Path) -> dict[str, Any]:
+    """The marts rules file, with its required sections checked."""
+    document = read_yaml(path)
+    missing = [key for key in REQUIRED_KEYS if key not in document]
+    if missing:
+        raise RulesConfigError(f"{path}: missing section(s) {missing}; see expectations/marts_rules.yml")
+    document.setdefault("schema", "marts")
+    return document
+
+
+def marts_suites(
+    rules: dict[str, Any], thresholds: Thresholds, columns: dict[tuple[str, str], dict[str, str]]
+) -> list[SuiteSpec]:
+    """One suite per table of the marts schema, and the catalogue suite."""
+    schema = rules["schema"]
+    tables = {table: cols for (table_schema, table), cols in columns.items() if table_schema == schema}
+    suites = [_catalog_suite(schema, rules["expected_tables"], set(tables))]
+    for table in sorted(tables):
+        table_rules = [
+            *_fraction_rules(table, tables[table], rules["fractions"], thresholds),
+            *_not_above_rules(table, tables[table], rules.get("not_above") or [], thresholds),
+            *_coverage_rules(schema, table, tables[table], rules["month_coverage"]),
+            *_totals_rules(table, rules["totals"], set(tables)),
+            *_identifier_rules(schema, table, tables[table], rules["identifiers"], columns, thresholds),
+        ]
+        # A query asset: GX 1.24.1 table assets drop the schema in some metrics on this dialect.
+        suites.append(SuiteSpec(f"marts.{table}", tuple(table_rules), query=f"select * from {schema}.{table}"))
+    return suites
+
+
+def _catalog_suite(schema: str, expected: list[str], present: set[str]) -> SuiteSpec:
+    missing = sorted(set(expected) - present)
+    note = f"missing: {', '.join(missing)}" if missing else None
+    rule = Rule(
+        "catalog.expected_tables",
+        gxe.ExpectColumnDistinctValuesToContainSet(
+            column="table_name",
+            value_set=sorted(expected),
+            meta={"rule_id": "catalog.expected_tables", "column": "table_name", "note": note},
+        ),
+        "table_name",
+    )
+    query = f"select table_name from information_schema.tables where table_schema = {quote(schema)}"
+    return SuiteSpec("marts.catalog", (rule,), query=query)
+
+
+def _fraction_rules(table: str, columns: dict[str, str], config: dict, thresholds: Thresholds) -> list[Rule]:
+    if not fnmatch.fnmatchcase(table, config.get("tables", "mart_*")):
+        return []
+    built = []
+    for column in columns:
+        if column.endswith(tuple(config.get("suffixes", ["_rate", "_share"]))):
+            rule_id = f"{table}.fraction.{column}"
+            rate = thresholds.max_failing_rate(rule_id)
+            built.append(
+                gx_rule(
+                    rule_id,
+                    column,
+                    gxe.ExpectColumnValuesToBeBetween,
+                    column=column,
+                    min_value=0,
+                    max_value=1,
+                    **mostly(rate),
+                )
+            )
+    return built
+
+
+def _not_above_rules(table: str, columns: dict[str, str], config: list, thresholds: Thresholds) -> list[Rule]:
+    built = []
+    for entry in config:
+        if entry["table"] != table:
+            continue
+        if entry["column"] not in columns or entry["limit"] not in columns:
+            built.append(_config_error(table, f"not_above names a column {table} does not have"))
+            continue
+        rule_id = f"{table}.not_above.{entry['column']}"
+        built.append(
+            gx_rule(
+                rule_id,
+                entry["column"],
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB,
+                column_A=entry["limit"],
+                column_B=entry["column"],
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                **mostly(thresholds.max_failing_rate(rule_id)),
+            )
+        )
+    return built
+
+
+def _coverage_rules(schema: str, table: str, columns: dict[str, str], config: dict) -> list[Rule]:
+    month = config.get("column", "month_date")
+    if month not in columns or not table.startswith("mart_"):
+        return []
+    data = (config.get("by_table") or {}).get(table, config["default"])
+    query = (
+        f"with data_months as ({data}),"
+        " bounds as (select min(month_date) as first_month, max(month_date) as last_month from data_months),"
+        " months as (select cast(unnest(generate_series(first_month, last_month, interval '1 month')) as date)"
+        " as month_date from bounds where first_month is not null)"
+        f" select months.month_date from months where months.month_date not in"
+        f" (select cast({month} as date) from {{batch}} where {month} is not null)"
+    )
+    return [sql_rule(f"{table}.month_coverage.{month}", month, query, f"{table} has a row for every month of the data")]
+
+
+def _totals_rules(table: str, config: list, present: set[str]) -> list[Rule]:
+    built = []
+    for entry in config:
+        if entry["table"] != table:
+            continue
+        query = (
+            f"select 1 as mismatch from (select ({entry['mart']}) as mart_total, ({entry['fact']}) as fact_total)"
+            f" as totals where abs(coalesce(mart_total, 0) - coalesce(fact_total, 0)) > {float(entry['tolerance'])!r}"
+            " and exists (select 1 from {batch})"
+        )
+        built.append(
+            sql_rule(
+                f"{table}.totals.{entry['name']}", None, query, f"{entry['name']}: {table} total equals the fact's"
+            )
+        )
+    return built
+
+
+def _identifier_rules(
+    schema: str,
+    table: str,
+    columns: dict[str, str],
+    config: dict,
+    all_columns: dict[tuple[str, str], dict[str, str]],
+    thresholds: Thresholds,
+) -> list[Rule]:
+    names = " or ".join(f"lower(column_name) like {quote(pattern)}" for pattern in config["column_name_patterns"])
+    name_query = (
+        "select column_name from information_schema.columns"
+        f" where table_schema = {quote(schema)} and table_name = {quote(table)} and ({names})"
+        " and (select count(*) from {batch}) >= 0"  # GX requires every query to name its batch
+    )
+    built = [sql_rule(f"{table}.identifier_columns", None, name_query, "No column named like a direct identifier")]
+    scanned = config.get("value_scan_tables") or ["*"]
+    if not any(fnmatch.fnmatchcase(table, pattern) for pattern in scanned):
+        return built
+    exempt = set(config.get("exempt_columns") or [])
+    raw_table = config["raw_values"]["table"]
+    raw_schema, _, raw_name = raw_table.partition(".")
+    raw_present = (raw_schema, raw_name) in all_columns
+    for column, data_type in columns.items():
+        if not data_type.upper().startswith(TEXT_TYPES) or f"{table}.{column}" in exempt:
+            continue
+        rule_id = f"{table}.identifier_values.{column}"
+        rate = thresholds.max_failing_rate(rule_id)
+        built.append(
+            gx_rule(
+                rule_id,
+                column,
+                gxe.ExpectColumnValuesToNotMatchRegexList,
+                column=column,
+                regex_list=list(config["value_patterns"].values()),
+                **mostly(rate),
+            )
+        )
+        if raw_present:
+            lookups = " union all ".join(
+                f"select {expression} as value from {raw_table}"
+                for expression in config["raw_values"]["expressions"].values()
+            )
+            condition = f"{column} is not null and {column} in (select value from ({lookups}) as patient_values)"
+            built.append(
+                sql_rule(
+                    f"{table}.patient_values.{column}",
+                    column,
+                    failing_rows_query(condition, rate),
+                    f"No {column} value equals a patient's name or street address",
+                    rate,
+                )
+            )
+    return built
+
+
+def _config_error(table: str, message: str) -> Rule:
+    return sql_rule(f"{table}.config", None, "select 1 as config_error from {batch} limit 1", message)

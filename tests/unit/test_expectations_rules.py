@@ -1,0 +1,102 @@
+"""Pure parts of the quality gates: thresholds, rule SQL, rules-file checks, suites derived from the registry."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pytest
+
+from expectations.duckdb_support import UnsupportedVersionError, check_versions
+from expectations.raw_suites import load_raw_rules, registry_rules
+from expectations.rules import (
+    DEFAULT_THRESHOLDS,
+    RulesConfigError,
+    Thresholds,
+    failing_rows_query,
+    load_thresholds,
+    npi_check_failing,
+)
+from flows.registry import load_registry
+from generators.providers import npi_check_digit
+
+pytestmark = pytest.mark.unit
+
+
+def test_longest_matching_threshold_pattern_wins_over_default():
+    thresholds = Thresholds(0.0, {"scheduling__*": 0.01, "scheduling__appointments.references.mrn": 0.005})
+    assert thresholds.max_failing_rate("scheduling__appointments.references.mrn") == 0.005
+    assert thresholds.max_failing_rate("scheduling__appointments.not_null.mrn") == 0.01
+    assert thresholds.max_failing_rate("adt__admissions.references.mrn") == 0.0
+
+
+def test_committed_thresholds_tolerate_half_a_percent_orphan_appointments_only():
+    thresholds = load_thresholds(DEFAULT_THRESHOLDS, "raw")
+    assert thresholds.max_failing_rate("scheduling__appointments.references.mrn") == 0.005
+    assert thresholds.max_failing_rate("adt__admissions.references.mrn") == 0.0
+
+
+def test_threshold_outside_zero_to_one_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "thresholds.yml"
+    path.write_text("raw:\n  default: 0\n  overrides:\n    x.y.z: 5\n", encoding="utf-8")
+    with pytest.raises(RulesConfigError, match=r"thresholds\.yml: raw\.x\.y\.z: threshold 5\.0 is not between"):
+        load_thresholds(path, "raw")
+
+
+@pytest.mark.parametrize(("failing", "rate", "returned"), [(4, 0.0, 4), (4, 0.05, 0), (6, 0.05, 6)])
+def test_failing_rows_query_returns_rows_only_beyond_the_tolerated_share(failing, rate, returned):
+    query = failing_rows_query("value < 0", rate, "row_id").format(batch="numbers")
+    with duckdb.connect() as connection:
+        connection.execute(
+            "create table numbers as select range as row_id, case when range < ? then -1 else 1 end as value"
+            " from range(100)",
+            [failing],
+        )
+        assert len(connection.execute(query).fetchall()) == returned
+
+
+def test_npi_check_sql_agrees_with_the_luhn_rule():
+    rng = np.random.default_rng(3)
+    stems = rng.integers(100_000_000, 300_000_000, 400)
+    valid = [f"{stem}{digit}" for stem, digit in zip(stems, npi_check_digit(stems), strict=True)]
+    wrong = [f"{npi[:9]}{(int(npi[9]) + 1) % 10}" for npi in valid]
+    values = [*valid, *wrong, "12345", "12345678x9"]
+    with duckdb.connect() as connection:
+        connection.execute("create table npis (npi varchar)")
+        connection.executemany("insert into npis values (?)", [[value] for value in values])
+        # GX passes every query through str.format (for {batch}); the rule's regex braces are doubled for it.
+        condition = npi_check_failing("npi").format()
+        failing = {row[0] for row in connection.execute(f"select npi from npis where {condition}").fetchall()}
+    assert failing == set(values) - set(valid)
+    assert len(failing) == len(wrong) + 2
+
+
+def test_version_guard_names_both_packages_when_pins_differ():
+    with pytest.raises(UnsupportedVersionError, match=r"great-expectations .* \(tested: 0\.0\.1\)"):
+        check_versions({"great-expectations": "0.0.1"})
+    check_versions()  # the installed versions are the pinned ones
+
+
+def test_every_source_gets_not_null_unique_and_type_rules_from_the_registry():
+    registry = load_registry()
+    admissions = registry["adt__admissions"]
+    ids = [rule.id for rule in registry_rules(admissions, Thresholds(0.0, {}))]
+    nullable = {column.name for column in admissions.columns if column.nullable}
+    assert {f"adt__admissions.not_null.{c}" for c in admissions.column_names if c not in nullable} <= set(ids)
+    assert not [c for c in nullable if f"adt__admissions.not_null.{c}" in ids]
+    assert "adt__admissions.unique.admission_id+updated_at" in ids
+    assert {"adt__admissions.columns", "adt__admissions.types"} <= set(ids)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("nope__nothing: {}", "source 'nope__nothing' is not in the registry"),
+        ("adt__admissions: {colours: {}}", "unknown rule kind"),
+        ("adt__admissions: {allowed_values: {colour: [red]}}", r"column\(s\) \['colour'\] are not in"),
+    ],
+)
+def test_rules_file_with_unknown_source_kind_or_column_is_refused(tmp_path, entry, message):
+    path = tmp_path / "rules.yml"
+    path.write_text(f"sources:\n  {entry}\n", encoding="utf-8")
+    with pytest.raises(RulesConfigError, match=message):
+        load_raw_rules(path, load_registry())

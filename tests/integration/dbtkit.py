@@ -52,3 +52,24 @@ def load(batch: Path, warehouse: Path) -> None:
     """Load one landed batch into the warehouse file with the platform's loader."""
     with open_warehouse("duckdb", duckdb_path=warehouse) as handle:
         load_batch(batch, load_registry(), handle)
+
+
+def raw_latest(warehouse: Path, table: str, key: str, version: str = "updated_at") -> list[dict]:
+    """The latest version of each keyed record of one raw table, as plain dicts, computed in Python.
+
+    The same rule staging documents (newest ``version``, ties to the later load, then the later row), applied
+    independently of dbt so a test can recompute a KPI from what the loader wrote. Rows without a key are left out.
+    """
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        cursor = connection.execute(f"select * from raw.{table}")
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    latest: dict[str, dict] = {}
+    for row in rows:
+        natural_key = (row[key] or "").strip()
+        if not natural_key:
+            continue
+        order = (row[version], row["_loaded_at"], row["_row_number"])
+        if natural_key not in latest or order >= latest[natural_key]["_order"]:
+            latest[natural_key] = {**row, key: natural_key, "_order": order}
+    return list(latest.values())

@@ -37,16 +37,17 @@ SNAPSHOTS = ("snp_registration__patients", "snp_claims__claims", "snp_provider_r
 INTEGRATION_MODELS = {
     "int_encounters_unioned", "int_coverage_periods_sequenced", "int_patients_joined_to_coverage",
     "int_claims_pivoted", "int_readmissions_paired", "int_census_counted", "int_physicians_rostered",
+    "int_admissions_joined_to_coverage",
 }  # fmt: skip
 UNIT_TESTS = {
     "test_int_readmissions_paired_hrrp_rules", "test_int_census_counted_midnight_census",
-    "test_int_claims_pivoted_denial_then_paid_on_appeal",
+    "test_int_claims_pivoted_denial_then_paid_on_appeal", "test_int_admissions_joined_to_coverage_coverage_in_effect",
 }  # fmt: skip
 PASSED = {"success", "pass"}
 ADDRESS = ("address_line", "city", "state", "zip")
 PHI_NODES = {
     "int_encounters_unioned", "int_coverage_periods_sequenced", "int_patients_joined_to_coverage",
-    "int_claims_pivoted", "int_readmissions_paired", *SNAPSHOTS[:2],
+    "int_claims_pivoted", "int_readmissions_paired", "int_admissions_joined_to_coverage", *SNAPSHOTS[:2],
 }  # fmt: skip
 
 

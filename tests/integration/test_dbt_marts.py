@@ -34,7 +34,10 @@ VARS = ["--vars", f"{{defect_severity: error, surrogate_salt: {SALT}}}"]
 MARTS = {
     "dim_patients", "dim_physicians", "dim_departments", "dim_hospitals", "dim_payers", "dim_dates",
     "fct_admissions", "fct_appointments", "fct_charges", "fct_claims", "mart_claim_denials",
-    "mart_admissions_monthly",
+    "mart_admissions_monthly", "mart_denial_reasons", "mart_patient_demographics",
+    "mart_length_of_stay_by_department", "mart_length_of_stay_by_diagnosis_chapter", "mart_readmissions_monthly",
+    "mart_bed_occupancy_daily", "mart_no_shows_by_weekday", "mart_no_shows_by_lead_time",
+    "mart_no_shows_by_department", "mart_payer_mix", "mart_revenue_by_department", "mart_physician_activity",
 }  # fmt: skip
 # Load-audit columns: when a row was loaded differs between two warehouses by construction.
 AUDIT_COLUMNS = {"_loaded_at"}

@@ -233,13 +233,22 @@ def test_compiled_project_parses_as_snowflake_sql_with_snowflake_dispatch(dbt_ru
     monkeypatch.setattr(BaseDatabaseWrapper, "dispatch", dispatch_as_snowflake)
     monkeypatch.setenv("HOSPITAL_WAREHOUSE_PATH", str(dbt_run.root / "compile.duckdb"))
     target = dbt_run.root / "snowflake_target"
-    result = invoke(dbt_run.project, dbt_run.root, "compile", "--select", "staging", "--target-path", str(target))
+    # Every model and data test of every layer (unit tests need a warehouse to compile their fixtures).
+    result = invoke(dbt_run.project, dbt_run.root, "compile", "--select", "staging", "integration", "marts",
+                    "--exclude", "test_type:unit", "--target-path", str(target))  # fmt: skip
     assert result.success, result.exception
     compiled = sorted((target / "compiled" / "hospital").rglob("*.sql"))
     models = [path for path in compiled if path.name.startswith("stg_")]
     assert len(models) == STAGING_MODELS
+    kpi_marts = {path.stem: path for path in compiled if path.parent.name == "kpi"}
+    assert len(kpi_marts) >= 14, sorted(kpi_marts)
     for path in compiled:
         sqlglot.parse(path.read_text(), read="snowflake")
+    # The KPI marts' local calendar and weekday use the Snowflake spellings.
+    for name in ("mart_no_shows_by_weekday", "mart_physician_activity", "mart_claim_denials"):
+        assert "convert_timezone('UTC', 'America/Chicago'" in kpi_marts[name].read_text(), name
+    assert "dayofweekiso(" in kpi_marts["mart_no_shows_by_weekday"].read_text()
+    assert "datediff(day" in kpi_marts["mart_no_shows_by_lead_time"].read_text()
     claims = next(path for path in models if path.name == "stg_claims__claims.sql").read_text()
     assert "convert_timezone('UTC'" in claims and "array_size(status_history)" in claims
     assert re.search(r"(?<!convert_)timezone\('UTC'", claims) is None and "json_extract_string" not in claims

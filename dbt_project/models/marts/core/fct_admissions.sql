@@ -60,8 +60,8 @@ final as (
         new_admissions.discharged_at,
         cast(new_admissions.admitted_at as date) as admission_date,
         cast(new_admissions.discharged_at as date) as discharge_date,
-        -- Length of stay counts midnights (nights in hospital), as HCUP does; null while the stay is open.
-        -- Length of stay counts midnights on the hospital's local calendar (HCUP), not UTC dates.
+        -- Length of stay counts midnights (nights in hospital) on the hospital's local calendar, as HCUP does,
+        -- not UTC dates; null while the stay is open.
         {{ days_between(local_date('new_admissions.admitted_at'), local_date('new_admissions.discharged_at')) }}
             as length_of_stay_days,
         new_admissions.admission_type,
@@ -70,8 +70,9 @@ final as (
         -- The chapter whose code range holds the code's category (first three characters).
         icd10cm_chapters.chapter_number as principal_diagnosis_chapter_number,
         icd10cm_chapters.chapter_name as principal_diagnosis_chapter_name,
-        -- Age band as of the admission date (not the data's last day as in dim_patients): what the stay saw.
-        {{ age_band('stg_registration__patients.birth_date', 'cast(new_admissions.admitted_at as date)') }}
+        -- Age band as of the local admission date (not the data's last day as in dim_patients): what the stay
+        -- saw, on the hospital's calendar like every clinical day count.
+        {{ age_band('stg_registration__patients.birth_date', local_date('new_admissions.admitted_at')) }}
             as age_band_at_admission,
         new_admissions.discharged_at is null as is_open,
         new_admissions._loaded_at

@@ -1,5 +1,7 @@
--- Claim denials per payer and month. Grain: one row per payer and month of submission (UTC calendar, as the
--- clearinghouse dates claims). A claim counts in the month it was first submitted, whatever happened later.
+-- Claim denials per payer and month. Grain: one row per payer and month of first submission, on the hospital's
+-- local calendar like every KPI mart (macros/integration/calendar.sql): the clearinghouse stamps claims in UTC,
+-- and a claim submitted at 20:00 local on the last day of a month belongs to that month, not the next.
+-- A claim counts in the month it was first submitted, whatever happened later.
 with
 
 fct_claims as (
@@ -12,7 +14,7 @@ claims as (
 
     select
         payer_id,
-        cast(date_trunc('month', submitted_at) as date) as submission_month,
+        cast(date_trunc('month', {{ local_date('submitted_at') }}) as date) as submission_month,
         is_denied_initially,
         is_paid_on_appeal
     from fct_claims
@@ -36,6 +38,8 @@ final as (
 
     select
         payer_id,
+        -- month_date is the KPI marts' common month column; submission_month is kept for existing readers.
+        submission_month as month_date,
         submission_month,
         claim_count,
         initially_denied_count,

@@ -1,0 +1,148 @@
+"""Benchmark: a full `dbt build` of the whole project and one daily incremental build, at several network sizes.
+
+For each size: generate an initial batch (``--years`` of history) and the next day's batch, load the initial
+batch into a fresh DuckDB warehouse, time ``dbt build`` (lists, staging, integration, marts, snapshots and every
+test: what ``make run`` runs), load the daily batch and time ``dbt build`` again (the large facts incremental,
+the rest rebuilt). The incremental facts' own build seconds (from run_results.json) are shown apart: they are
+what scales with the day's data; the rest of a daily build is the tables rebuilt in full and the ~400 data tests
+rerun. dbt runs as the CLI the pipeline calls (a subprocess), with its target and logs in the work
+folder. Generation and loading are timed for context only. Prints one Markdown table.
+
+    .venv/bin/python benchmarks/dbt_bench.py [--patients 10000 100000 1000000] [--years 1] [--work DIR]
+
+The machine may be shared: the figures are wall-clock seconds of one run, not a best of several.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from flows.registry import load_registry
+from flows.warehouse import load_batch, open_warehouse
+from generators.batch import NetworkSpec, generate_daily, generate_initial
+
+PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
+DBT = Path(sys.executable).with_name("dbt")
+START = dt.date(2024, 1, 1)
+INCREMENTAL_FACTS = ("fct_admissions", "fct_appointments", "fct_charges")
+
+
+@dataclass
+class Figures:
+    """Timings and sizes of one network size."""
+
+    patients: int
+    raw_rows: int
+    daily_rows: int
+    generate_seconds: float
+    load_seconds: float
+    full_build_seconds: float
+    daily_build_seconds: float
+    full_facts_seconds: float
+    daily_facts_seconds: float
+    fact_rows: int
+    nodes: int
+
+
+def facts_seconds(work: Path) -> float:
+    """Seconds dbt spent building the incremental facts in the last command (from its run_results.json)."""
+    results = json.loads((work / "target" / "run_results.json").read_text(encoding="utf-8"))["results"]
+    return sum(item["execution_time"] for item in results if item["unique_id"].split(".")[-1] in INCREMENTAL_FACTS)
+
+
+def dbt_build(warehouse: Path, work: Path) -> tuple[float, int]:
+    """Run ``dbt build`` on the warehouse; return (wall seconds, nodes run). Raises when dbt fails."""
+    environment = {**os.environ, "HOSPITAL_WAREHOUSE_PATH": str(warehouse), "DBT_TARGET": "duckdb"}
+    command = [str(DBT), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+               "--target-path", str(work / "target"), "--log-path", str(work / "logs")]  # fmt: skip
+    started = time.perf_counter()
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise RuntimeError(f"dbt build failed on {warehouse} (see {work / 'logs'}):\n{completed.stdout[-3000:]}")
+    summary = next(line for line in reversed(completed.stdout.splitlines()) if "TOTAL=" in line)
+    return seconds, int(summary.rsplit("TOTAL=", 1)[1].split()[0])
+
+
+def load(batch: Path, warehouse: Path) -> int:
+    """Load one batch; return the rows loaded."""
+    with open_warehouse("duckdb", duckdb_path=warehouse) as handle:
+        result = load_batch(batch, load_registry(), handle)
+    return sum(file.rows_loaded for file in result.files)
+
+
+def bench(patients: int, years: int, work: Path) -> Figures:
+    """Generate, load and build one network size in ``work``."""
+    registry = load_registry()
+    network = NetworkSpec(seed=2024, patients=patients, start_date=START)
+    end = START.replace(year=START.year + years) - dt.timedelta(days=1)
+    started = time.perf_counter()
+    initial = generate_initial(work / "landing", network, end, registry=registry, workers=2)
+    daily = generate_daily(work / "landing", network, end + dt.timedelta(days=1), registry=registry)
+    generate_seconds = time.perf_counter() - started
+    warehouse = work / "warehouse.duckdb"
+    started = time.perf_counter()
+    raw_rows = load(initial.path, warehouse)
+    load_seconds = time.perf_counter() - started
+    full_seconds, nodes = dbt_build(warehouse, work)
+    full_facts = facts_seconds(work)
+    daily_rows = load(daily.path, warehouse)
+    daily_seconds, _ = dbt_build(warehouse, work)
+    daily_facts = facts_seconds(work)
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        (fact_rows,) = connection.execute(
+            "select (select count(*) from marts.fct_admissions) + (select count(*) from marts.fct_appointments)"
+            " + (select count(*) from marts.fct_charges) + (select count(*) from marts.fct_claims)"
+        ).fetchone()
+    return Figures(patients, raw_rows, daily_rows, generate_seconds, load_seconds, full_seconds, daily_seconds,
+                   full_facts, daily_facts, fact_rows, nodes)  # fmt: skip
+
+
+def main() -> None:
+    """Run the sizes given and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--years", type=int, default=1)
+    parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one, removed)")
+    arguments = parser.parse_args()
+    root = arguments.work or Path(tempfile.mkdtemp(prefix="dbt_bench_"))
+    print(f"dbt build benchmark: {arguments.years} year(s) of history from {START}; {platform.platform()}, "
+          f"{os.cpu_count()} CPUs; DuckDB threads as profiles.yml (4)", flush=True)  # fmt: skip
+    print("| patients | raw rows | daily rows | generate s | load s | dbt nodes | fact rows "
+          "| full build s | daily incremental build s | facts, full s | facts, daily s |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+    try:
+        for patients in arguments.patients:
+            work = root / f"p{patients}"
+            work.mkdir(parents=True)
+            try:
+                figures = bench(patients, arguments.years, work)
+            finally:
+                shutil.rmtree(work / "landing", ignore_errors=True)
+            print(f"| {figures.patients:,} | {figures.raw_rows:,} | {figures.daily_rows:,} "
+                  f"| {figures.generate_seconds:.1f} | {figures.load_seconds:.1f} | {figures.nodes} "
+                  f"| {figures.fact_rows:,} | {figures.full_build_seconds:.1f} "
+                  f"| {figures.daily_build_seconds:.1f} | {figures.full_facts_seconds:.1f} "
+                  f"| {figures.daily_facts_seconds:.1f} |", flush=True)  # fmt: skip
+            if arguments.work is None:
+                shutil.rmtree(work, ignore_errors=True)
+    finally:
+        if arguments.work is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

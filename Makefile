@@ -5,9 +5,18 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench clean lock
+.PHONY: install browser run test lint format bench clean lock
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed browser
+
+# Headless Chromium and its driver (Debian packages) for the HTML report's browser test. Installed when missing;
+# needs root or passwordless sudo, as on CI and in the dev container.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+	fi
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	python3 -m venv $(VENV)

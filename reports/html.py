@@ -1,0 +1,187 @@
+"""The HTML report: one self-contained page (charts embedded as data URIs) rendered from a Jinja2 template."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from expectations.results import CheckpointOutcome
+from reports.deidentify import MAX_SUPPRESSED, MIN_CELL
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+DATE_COLUMNS = ("month_date", "submission_month", "census_date")
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One KPI tile: a label, the formatted value and a note on what it covers."""
+
+    key: str
+    label: str
+    value: str
+    note: str
+
+
+@dataclass(frozen=True)
+class ChartImage:
+    """One rendered chart as the page embeds it."""
+
+    name: str
+    mart: str
+    alt: str
+    png: Path
+
+
+def period_of(frames: dict[str, pd.DataFrame]) -> tuple[dt.date, dt.date] | None:
+    """The first and last day the published marts cover (months count to their last day)."""
+    starts, ends = [], []
+    for frame in frames.values():
+        for column in DATE_COLUMNS:
+            if column in frame.columns and frame[column].notna().any():
+                values = pd.to_datetime(frame[column].dropna())
+                starts.append(values.min().date())
+                last = values.max()
+                ends.append((last + pd.offsets.MonthEnd(0)).date() if column != "census_date" else last.date())
+    return (min(starts), max(ends)) if starts else None
+
+
+def format_period(period: tuple[dt.date, dt.date] | None) -> str:
+    """A period as ``YYYY-MM-DD to YYYY-MM-DD`` (or "no dated data")."""
+    return "no dated data" if period is None else f"{period[0].isoformat()} to {period[1].isoformat()}"
+
+
+def _total(frame: pd.DataFrame | None, column: str) -> float | None:
+    return None if frame is None else float(pd.to_numeric(frame[column], errors="coerce").fillna(0).sum())
+
+
+def _small(*counts: float | None) -> bool:
+    """Whether a tile rests on a count from 1 to 10 (then it is not shown: it would publish that count)."""
+    return any(count is not None and MIN_CELL <= count <= MAX_SUPPRESSED for count in counts)
+
+
+def kpi_tiles(marts: dict[str, pd.DataFrame]) -> list[Tile]:
+    """The seven KPI tiles over the whole period, from the marts before cell suppression.
+
+    A tile is a grand total (or a ratio of two), which complementary suppression already treats as known; a tile
+    resting on a total from 1 to 10 is itself suppressed.
+    """
+    admissions = marts.get("mart_admissions_monthly")
+    readmissions = marts.get("mart_readmissions_monthly")
+    occupancy = marts.get("mart_bed_occupancy_daily")
+    no_shows = marts.get("mart_no_shows_by_weekday")
+    denials = marts.get("mart_claim_denials")
+    revenue = marts.get("mart_revenue_by_department")
+
+    nights = None
+    if admissions is not None:
+        weights = pd.to_numeric(admissions["discharge_count"], errors="coerce").fillna(0)
+        averages = pd.to_numeric(admissions["average_length_of_stay_nights"], errors="coerce").fillna(0)
+        nights = float((weights * averages).sum())
+
+    def ratio(numerator: float | None, denominator: float | None) -> float | None:
+        return None if numerator is None or not denominator else numerator / denominator
+
+    discharges = _total(admissions, "discharge_count")
+    readmitted, index_stays = _total(readmissions, "readmission_count"), _total(readmissions, "index_discharge_count")
+    census, beds = _total(occupancy, "midnight_census"), _total(occupancy, "staffed_beds")
+    missed, booked = _total(no_shows, "no_show_count"), _total(no_shows, "appointment_count")
+    denied, claims = _total(denials, "initially_denied_count"), _total(denials, "claim_count")
+    charges = _total(revenue, "charge_count")
+    specs = [
+        ("admissions", "Admissions", _total(admissions, "admission_count"), "count", (), "admissions in the period"),
+        ("alos", "Average length of stay", ratio(nights, discharges), "nights", (discharges,), "over discharges"),
+        ("readmission_rate", "30-day readmission rate", ratio(readmitted, index_stays), "rate",
+         (readmitted, index_stays), "readmissions / eligible index stays"),
+        ("occupancy", "Bed occupancy", ratio(census, beds), "rate", (census,), "midnight census / staffed beds"),
+        ("no_show_rate", "No-show rate", ratio(missed, booked), "rate", (missed, booked), "no-shows / appointments"),
+        ("denial_rate", "Claim denial rate", ratio(denied, claims), "rate", (denied, claims),
+         "initial denials / claims submitted"),
+        ("revenue", "Revenue (charges)", _total(revenue, "charge_amount_usd"), "usd", (charges,), "charges posted"),
+    ]  # fmt: skip
+    tiles = []
+    for key, label, value, style, counts, note in specs:
+        if value is None:
+            tiles.append(Tile(key, label, "n/a", "mart not available or empty"))
+        elif _small(value if style == "count" else None, *counts):
+            tiles.append(Tile(key, label, "suppressed", "rests on a count from 1 to 10"))
+        else:
+            tiles.append(Tile(key, label, _show(value, style), note))
+    return tiles
+
+
+def _show(value: float, style: str) -> str:
+    if style == "count":
+        return f"{value:,.0f}"
+    if style == "nights":
+        return f"{value:,.2f} nights"
+    if style == "rate":
+        return f"{value:.1%}"
+    return f"${value / 1e6:,.2f}M" if value >= 1e6 else f"${value:,.0f}"
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height of a PNG from its IHDR chunk."""
+    width, height = struct.unpack(">II", path.read_bytes()[16:24])
+    return width, height
+
+
+def render_report(
+    *,
+    path: Path,
+    frames: dict[str, pd.DataFrame],
+    marts: dict[str, pd.DataFrame],
+    charts: Sequence[ChartImage],
+    checkpoints: Sequence[CheckpointOutcome],
+    run_id: str,
+    run_date: dt.date,
+    freshness: str,
+    suppressed_cells: int,
+    missing: Sequence[str],
+    data_docs_url: str | None,
+    dbt_docs_url: str | None,
+) -> Path:
+    """Write the self-contained report page; every chart is embedded as a PNG data URI.
+
+    ``frames`` are the published (suppressed) tables, ``marts`` the same before suppression (for the KPI tiles).
+    """
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    chart_context = []
+    for chart in charts:
+        width, height = png_size(chart.png)
+        chart_context.append(
+            {
+                "name": chart.name,
+                "mart": chart.mart,
+                "alt": chart.alt,
+                "png_base64": base64.b64encode(chart.png.read_bytes()).decode("ascii"),
+                "width": width,
+                "height": height,
+            }
+        )
+    html = environment.get_template("report.html.j2").render(
+        period=format_period(period_of(frames)),
+        run_id=run_id,
+        run_date=run_date.isoformat(),
+        freshness=freshness,
+        suppressed_cells=suppressed_cells,
+        tiles=kpi_tiles(marts),
+        charts=chart_context,
+        missing=list(missing),
+        checkpoints=[
+            {"name": c.checkpoint, "evaluated": c.evaluated, "failed": len(c.failures), "success": c.success}
+            for c in checkpoints
+        ],
+        data_docs_url=data_docs_url,
+        dbt_docs_url=dbt_docs_url,
+    )
+    path.write_text(html, encoding="utf-8")
+    return path

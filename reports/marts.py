@@ -1,0 +1,279 @@
+"""The marts a report publishes: the KPI mart contract, and a read-only reader of them from the DuckDB warehouse.
+
+Each published table has a `MartSpec`: its columns (as the contract in docs/dbt.md names them), the key columns
+that span its margins (for complementary suppression), which columns count people or events (suppressed from 1
+to 10) and which columns are derived from those counts (suppressed with them). Patient-level tables
+(`dim_patients`, `fct_*`) are not in this catalogue on purpose: see docs/reports.md, "What is published".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+SCHEMA = "marts"
+
+
+@dataclass(frozen=True)
+class MartSpec:
+    """How one mart is read and de-identified for publication."""
+
+    name: str
+    #: Columns the report needs; the reader fails when one is missing.
+    columns: tuple[str, ...]
+    #: Key columns whose sub-totals (margins) a reader could compute: complementary suppression covers them.
+    margins: tuple[str, ...] = ()
+    #: Explicit groupings whose totals are known, overriding the proper subsets of ``margins`` (``()`` is the
+    #: grand total).
+    groupings: tuple[tuple[str, ...], ...] | None = None
+    #: Columns counting people or events: values 1..10 are suppressed (CMS cell-size rule).
+    counts: tuple[str, ...] = ()
+    #: Derived column -> the counts it is computed from; suppressed whenever one of those is.
+    derived: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Columns that may be present and are published when they are (contract additions).
+    optional: tuple[str, ...] = ()
+    #: Columns never published although the mart has them (not needed by any reader).
+    dropped: tuple[str, ...] = ()
+    #: Ordering of the published rows.
+    order_by: tuple[str, ...] = ()
+    is_dimension: bool = False
+
+
+_LOS = ("average_length_of_stay_nights", "median_length_of_stay_nights")
+_NO_SHOW = {"no_show_rate": ("appointment_count", "no_show_count")}
+
+KPI_MARTS: tuple[MartSpec, ...] = (
+    MartSpec(
+        "mart_admissions_monthly",
+        ("hospital_id", "month_date", "admission_count", "discharge_count", *_LOS),
+        margins=("hospital_id", "month_date"),
+        counts=("admission_count", "discharge_count"),
+        derived=dict.fromkeys(_LOS, ("discharge_count",)),
+        order_by=("month_date", "hospital_id"),
+    ),
+    MartSpec(
+        "mart_claim_denials",
+        (
+            "payer_id",
+            "submission_month",
+            "claim_count",
+            "initially_denied_count",
+            "initial_denial_rate",
+            "paid_on_appeal_count",
+            "appeal_overturn_rate",
+        ),
+        margins=("payer_id", "submission_month"),
+        counts=("claim_count", "initially_denied_count", "paid_on_appeal_count"),
+        derived={
+            "initial_denial_rate": ("claim_count", "initially_denied_count"),
+            "appeal_overturn_rate": ("initially_denied_count", "paid_on_appeal_count"),
+        },
+        optional=("month_date",),
+        order_by=("submission_month", "payer_id"),
+    ),
+    MartSpec(
+        "mart_denial_reasons",
+        ("month_date", "denial_reason_code", "denial_reason_description", "denied_claim_count"),
+        margins=("month_date", "denial_reason_code"),
+        counts=("denied_claim_count",),
+        order_by=("month_date", "denial_reason_code"),
+    ),
+    MartSpec(
+        "mart_patient_demographics",
+        ("sex", "age_band", "patient_count"),
+        margins=("sex", "age_band"),
+        counts=("patient_count",),
+        order_by=("sex", "age_band"),
+    ),
+    MartSpec(
+        "mart_length_of_stay_by_department",
+        ("hospital_id", "department_id", "department_name", "discharge_count", *_LOS),
+        margins=("hospital_id", "department_id"),
+        counts=("discharge_count",),
+        derived=dict.fromkeys(_LOS, ("discharge_count",)),
+        order_by=("hospital_id", "department_id"),
+    ),
+    MartSpec(
+        "mart_length_of_stay_by_diagnosis_chapter",
+        ("diagnosis_chapter_number", "diagnosis_chapter_title", "discharge_count", *_LOS),
+        margins=("diagnosis_chapter_number",),
+        counts=("discharge_count",),
+        derived=dict.fromkeys(_LOS, ("discharge_count",)),
+        order_by=("diagnosis_chapter_number",),
+    ),
+    MartSpec(
+        "mart_readmissions_monthly",
+        ("month_date", "index_discharge_count", "readmission_count", "readmission_rate"),
+        margins=("month_date",),
+        counts=("index_discharge_count", "readmission_count"),
+        derived={"readmission_rate": ("index_discharge_count", "readmission_count")},
+        order_by=("month_date",),
+    ),
+    MartSpec(
+        "mart_bed_occupancy_daily",
+        ("census_date", "hospital_id", "midnight_census", "staffed_beds", "occupancy_rate"),
+        margins=("census_date", "hospital_id"),
+        # Only the grand total (patient-days, behind the occupancy tile) is a known total: neither the network's
+        # daily census nor a hospital's patient-days is published. Complements by day would hide every large
+        # hospital's census on each day a small one is hidden, for no protection.
+        groupings=((),),
+        # The midnight census counts patients: it is a count whatever its name says.
+        counts=("midnight_census",),
+        derived={"occupancy_rate": ("midnight_census",)},
+        order_by=("census_date", "hospital_id"),
+    ),
+    MartSpec(
+        "mart_no_shows_by_weekday",
+        ("iso_day_of_week", "weekday_name", "appointment_count", "no_show_count", "no_show_rate"),
+        margins=("iso_day_of_week",),
+        counts=("appointment_count", "no_show_count"),
+        derived=_NO_SHOW,
+        order_by=("iso_day_of_week",),
+    ),
+    MartSpec(
+        "mart_no_shows_by_lead_time",
+        ("lead_time_band", "lead_time_band_order", "appointment_count", "no_show_count", "no_show_rate"),
+        margins=("lead_time_band",),
+        counts=("appointment_count", "no_show_count"),
+        derived=_NO_SHOW,
+        order_by=("lead_time_band_order",),
+    ),
+    MartSpec(
+        "mart_no_shows_by_department",
+        ("hospital_id", "department_id", "department_name", "appointment_count", "no_show_count", "no_show_rate"),
+        margins=("hospital_id", "department_id"),
+        counts=("appointment_count", "no_show_count"),
+        derived=_NO_SHOW,
+        order_by=("hospital_id", "department_id"),
+    ),
+    MartSpec(
+        "mart_payer_mix",
+        ("month_date", "payer_type", "admission_count", "admission_share"),
+        margins=("month_date", "payer_type"),
+        counts=("admission_count",),
+        derived={"admission_share": ("admission_count",)},
+        order_by=("month_date", "payer_type"),
+    ),
+    MartSpec(
+        "mart_revenue_by_department",
+        ("month_date", "hospital_id", "department_id", "department_name", "charge_count", "charge_amount_usd"),
+        margins=("month_date", "hospital_id", "department_id"),
+        counts=("charge_count",),
+        derived={"charge_amount_usd": ("charge_count",)},
+        order_by=("month_date", "hospital_id", "department_id"),
+    ),
+    MartSpec(
+        "mart_physician_activity",
+        ("month_date", "npi", "specialty_name", "department_id", "admission_count", "appointment_count"),
+        margins=("month_date", "npi"),
+        counts=("admission_count", "appointment_count"),
+        order_by=("month_date", "npi"),
+    ),
+)
+
+# Non-patient dimensions the extracts need to label the marts. Facility and provider data, not PHI; the
+# hospital's ZIP is still cut to three digits, as every published ZIP is.
+DIMENSIONS: tuple[MartSpec, ...] = (
+    MartSpec(
+        "dim_hospitals",
+        ("hospital_id", "hospital_name", "hospital_type", "state_code", "zip_code", "staffed_beds"),
+        optional=("city", "opened_date"),
+        order_by=("hospital_id",),
+        is_dimension=True,
+    ),
+    MartSpec(
+        "dim_departments",
+        ("department_id", "hospital_id", "department_name", "service_line_name", "is_inpatient"),
+        optional=("staffed_beds",),
+        order_by=("department_id",),
+        is_dimension=True,
+    ),
+    MartSpec(
+        "dim_payers",
+        ("payer_id", "payer_type"),
+        optional=("payer_name",),
+        # Plans per payer is not a count of people, but it is not needed either: left out so that every
+        # published `_count` column is a suppressed count.
+        dropped=("plan_count",),
+        order_by=("payer_id",),
+        is_dimension=True,
+    ),
+    MartSpec(
+        "dim_physicians",
+        ("npi", "specialty_name", "service_line_name", "department_id", "hospital_id", "is_active"),
+        order_by=("npi",),
+        is_dimension=True,
+    ),
+)
+
+CATALOGUE: dict[str, MartSpec] = {spec.name: spec for spec in (*KPI_MARTS, *DIMENSIONS)}
+
+
+class MartContractError(RuntimeError):
+    """A mart exists but lacks a column of the contract."""
+
+
+@dataclass(frozen=True)
+class MartFrames:
+    """The marts read from the warehouse, and the catalogue's marts the warehouse does not have (yet)."""
+
+    frames: dict[str, pd.DataFrame]
+    missing: tuple[str, ...]
+    loaded_at: pd.Timestamp | None
+
+
+def existing_tables(connection: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> set[str]:
+    """Names of the tables and views in one schema."""
+    rows = connection.execute(
+        "select table_name from information_schema.tables where table_schema = ?", [schema]
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
+def read_mart(connection: duckdb.DuckDBPyConnection, spec: MartSpec) -> pd.DataFrame:
+    """One mart's contract columns (plus optional ones it has), ordered; never a column outside the contract."""
+    present = [
+        row[0]
+        for row in connection.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+            "order by ordinal_position",
+            [SCHEMA, spec.name],
+        ).fetchall()
+    ]
+    missing = [column for column in spec.columns if column not in present]
+    if missing:
+        raise MartContractError(
+            f"Table {SCHEMA}.{spec.name} lacks column(s) {', '.join(missing)} of the KPI mart contract "
+            "(docs/brief common.md, reports/marts.py): rebuild the mart or update the contract in reports/marts.py."
+        )
+    columns = [*spec.columns, *(c for c in spec.optional if c in present)]
+    order = ", ".join(f'"{c}"' for c in spec.order_by) or "1"
+    selected = ", ".join(f'"{c}"' for c in columns)
+    return connection.execute(f'select {selected} from {SCHEMA}."{spec.name}" order by {order}').df()  # noqa: S608
+
+
+def read_marts(warehouse_path: Path, specs: Iterable[MartSpec] = CATALOGUE.values()) -> MartFrames:
+    """Read every catalogued mart the warehouse has, read-only; the connection is closed before returning.
+
+    The load time of the newest raw data (``max(_loaded_at)`` of ``fct_admissions``, an aggregate) is read as the
+    report's data freshness when that fact exists.
+    """
+    if not warehouse_path.exists():
+        raise FileNotFoundError(f"Warehouse {warehouse_path} does not exist: load and build it before publishing.")
+    frames: dict[str, pd.DataFrame] = {}
+    missing: list[str] = []
+    with duckdb.connect(str(warehouse_path), read_only=True) as connection:
+        available = existing_tables(connection)
+        for spec in specs:
+            if spec.name in available:
+                frames[spec.name] = read_mart(connection, spec)
+            else:
+                missing.append(spec.name)
+        loaded_at = None
+        if "fct_admissions" in available:
+            (loaded_at,) = connection.execute(f"select max(_loaded_at) from {SCHEMA}.fct_admissions").fetchone()  # noqa: S608
+    return MartFrames(frames, tuple(missing), None if loaded_at is None else pd.Timestamp(loaded_at))

@@ -1,0 +1,303 @@
+"""Write-audit-publish of the report: stage everything, audit it, then switch it in atomically as ``latest``.
+
+Layout of ``reports_dir``::
+
+    runs/<run date>_<run id>/    one real folder per publication, never modified after the switch (the history)
+    <run date>  -> runs/...      symlink: the day's latest publication (DataHome.dated_report)
+    latest      -> runs/...      symlink: the latest publication (DataHome.latest_report)
+    .staging-<run id>-<nonce>/   exists only while a publication is being written and audited
+
+A symlink is switched by creating a new link beside it and renaming it over the old one (``os.replace``, atomic on
+POSIX), so a reader of ``latest`` sees either the previous publication or the new one, whole. Nothing is written
+when a checkpoint failed; a failure while writing or auditing removes the staging folder and leaves ``latest`` and
+the dated link untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from expectations.results import CheckpointOutcome
+from reports.charts import CHARTS, save_chart
+from reports.deidentify import check_table, publishable
+from reports.extracts import DEFAULT_MODELS_DIR, data_dictionary, load_docs, write_data_dictionary, write_extract
+from reports.html import ChartImage, format_period, period_of, render_report
+from reports.marts import CATALOGUE, KPI_MARTS, read_marts
+
+RUNS = "runs"
+LATEST = "latest"
+SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[A-Za-z]{2,}")
+PHONE = re.compile(r"\(?\b\d{3}\)?[-. ]\d{3}-\d{4}\b")
+ALLOWED_PNG_TEXT = {b"Title"}
+
+
+class PublishError(RuntimeError):
+    """The report was not published; ``latest`` is unchanged."""
+
+
+class PublishRefused(PublishError):  # noqa: N818 - the name the pipeline flow calls
+    """A checkpoint failed (or none ran): nothing was written and the latest report is unchanged."""
+
+
+class PublishAuditFailed(PublishError):  # noqa: N818 - as QualityGateFailed
+    """The staged publication broke a completeness or Safe Harbor rule: it was discarded."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """Where the publication went and what it holds."""
+
+    latest_dir: Path
+    dated_dir: Path
+    report_html: Path
+    files: list[Path]
+    suppressed_cells: int
+    run_dir: Path | None = None
+    missing_marts: tuple[str, ...] = field(default_factory=tuple)
+
+
+def refuse_unless_passed(checkpoints: Sequence[CheckpointOutcome], latest: Path) -> None:
+    """Raise PublishRefused unless at least one checkpoint ran and every one passed."""
+    current = f"still {latest.readlink()}" if latest.is_symlink() else "none published yet"
+    if not checkpoints:
+        raise PublishRefused(
+            f"No checkpoint outcome was given, so the data is not known to be valid: nothing was published and the "
+            f"latest report is unchanged ({current}). Run the raw and marts checkpoints first."
+        )
+    failed = [c for c in checkpoints if not c.success]
+    if failed:
+        names = ", ".join(f"'{c.checkpoint}' ({len(c.failures)} of {c.evaluated} expectations failed)" for c in failed)
+        raise PublishRefused(
+            f"Checkpoint {names} failed: nothing was published and the latest report is unchanged ({current}). "
+            "See the checkpoint's Data Docs, fix the data, re-run the gates, then publish."
+        )
+
+
+def safe_name(text: str) -> str:
+    """A run id usable as part of a folder name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "run"
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_publication(
+    staging: Path,
+    *,
+    warehouse_path: Path,
+    run_id: str,
+    run_date: dt.date,
+    checkpoints: Sequence[CheckpointOutcome],
+    data_docs_url: str | None,
+    dbt_docs_url: str | None,
+    dbt_target_dir: Path | None,
+    dbt_models_dir: Path | None,
+) -> dict:
+    """Write extracts, dictionary, charts and the page into ``staging``; return the manifest (also written)."""
+    marts = read_marts(warehouse_path)
+    if not any(spec.name in marts.frames for spec in KPI_MARTS):
+        raise PublishError(
+            f"Warehouse {warehouse_path} has no KPI mart (schema marts): build the dbt marts before publishing; "
+            "the latest report is unchanged."
+        )
+    published: dict[str, pd.DataFrame] = {}
+    suppressed_cells = 0
+    for name, frame in marts.frames.items():
+        published[name], cells = publishable(frame, CATALOGUE[name])
+        suppressed_cells += cells
+    for name, frame in published.items():
+        write_extract(frame, staging / "extracts", name)
+    write_data_dictionary(data_dictionary(published, load_docs(dbt_target_dir, dbt_models_dir)), staging / "extracts")
+
+    period = format_period(period_of(published))
+    images = []
+    for chart, (mart, plot) in CHARTS.items():
+        if mart not in published:
+            continue
+        figure = plot(published[mart], period=period, run_id=run_id)
+        png, _ = save_chart(figure, staging / "charts", chart)
+        images.append(ChartImage(chart, mart, figure.get_suptitle(), png))
+    loaded = "unknown" if marts.loaded_at is None else f"{marts.loaded_at:%Y-%m-%d %H:%M} UTC"
+    freshness = f"newest raw data loaded {loaded}; data up to {period.split(' to ')[-1]}"
+    render_report(
+        path=staging / "report.html", frames=published, marts=marts.frames, charts=images, checkpoints=checkpoints,
+        run_id=run_id, run_date=run_date, freshness=freshness, suppressed_cells=suppressed_cells, missing=marts.missing,
+        data_docs_url=data_docs_url, dbt_docs_url=dbt_docs_url,
+    )  # fmt: skip
+    files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+    manifest = {
+        "run_id": run_id,
+        "run_date": run_date.isoformat(),
+        "period": period,
+        "tables": sorted(published),
+        "missing_marts": list(marts.missing),
+        "suppressed_cells": suppressed_cells,
+        "checkpoints": [
+            {"checkpoint": c.checkpoint, "success": c.success, "evaluated": c.evaluated} for c in checkpoints
+        ],
+        "files": {name: sha256(staging / name) for name in files},
+    }
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def png_text_keys(path: Path) -> list[bytes]:
+    """The keywords of a PNG's text chunks (tEXt, zTXt, iTXt)."""
+    data, keys, position = path.read_bytes(), [], 8
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        if kind in {b"tEXt", b"zTXt", b"iTXt"}:
+            keys.append(data[position + 8 : position + 8 + length].split(b"\0", 1)[0])
+        position += 12 + length
+    return keys
+
+
+def audit_text(name: str, text: str) -> list[str]:
+    """Direct identifiers a text file must not contain (SSN, e-mail address, phone number shapes)."""
+    problems = []
+    for label, pattern in (("an SSN", SSN), ("an e-mail address", EMAIL), ("a phone number", PHONE)):
+        if pattern.search(text):
+            problems.append(f"{name}: contains what looks like {label}")
+    return problems
+
+
+def audit(staging: Path, manifest: dict) -> list[str]:
+    """Every problem of the staged publication: missing, unlisted or altered files, and Safe Harbor breaches."""
+    problems: list[str] = []
+    listed = set(manifest["files"]) | {"manifest.json"}
+    present = {p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()}
+    problems += [f"{name}: listed in the manifest but missing" for name in sorted(listed - present)]
+    problems += [f"{name}: present but not listed in the manifest" for name in sorted(present - listed)]
+    for name, digest in manifest["files"].items():
+        path = staging / name
+        if not path.exists():
+            continue
+        if path.stat().st_size == 0:
+            problems.append(f"{name}: empty file")
+        if sha256(path) != digest:
+            problems.append(f"{name}: changed after it was written")
+    for table in manifest["tables"]:
+        for suffix in ("parquet", "csv.gz"):
+            if f"extracts/{table}.{suffix}" not in present:
+                problems.append(f"extracts/{table}.{suffix}: missing")
+    for name in sorted(present):
+        path = staging / name
+        if name.endswith(".parquet"):
+            problems += check_table(name, pd.read_parquet(path), CATALOGUE.get(Path(name).name[: -len(".parquet")]))
+        elif name.endswith(".csv.gz"):
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            problems += check_table(name, frame.replace("", None), CATALOGUE.get(Path(name).name[: -len(".csv.gz")]))
+            problems += audit_text(name, gzip.decompress(path.read_bytes()).decode("utf-8"))
+        elif name.endswith((".html", ".svg", ".json", ".csv")):
+            text = path.read_text(encoding="utf-8")
+            problems += audit_text(name, text)
+            if name.endswith(".html") and re.search(r"<img[^>]+src=\"(?!data:)", text):
+                problems.append(f"{name}: an image is not embedded (the page must be self-contained)")
+        elif name.endswith(".png"):
+            extra = [key.decode("latin-1") for key in png_text_keys(path) if key not in ALLOWED_PNG_TEXT]
+            if extra:
+                problems.append(f"{name}: PNG metadata beyond a title: {extra}")
+    for checkpoint in manifest["checkpoints"]:
+        if not checkpoint["success"]:
+            problems.append(f"checkpoint {checkpoint['checkpoint']} failed")
+    return problems
+
+
+def switch_link(reports_dir: Path, name: str, target: Path) -> None:
+    """Point ``reports_dir/name`` at ``target`` atomically (a new link renamed over the old one)."""
+    link = reports_dir / name
+    if link.exists() and not link.is_symlink():
+        # A real folder from an older layout: keep it in the history, then the link can take its place.
+        link.rename(reports_dir / RUNS / f"{name}-previous-{uuid.uuid4().hex[:8]}")
+    temporary = reports_dir / f".{name}.{uuid.uuid4().hex[:8]}.link"
+    temporary.symlink_to(target.relative_to(reports_dir), target_is_directory=True)
+    temporary.replace(link)
+
+
+def publish(
+    warehouse_path: Path,
+    reports_dir: Path,
+    run_id: str,
+    run_date: dt.date,
+    checkpoints: Sequence[CheckpointOutcome],
+    data_docs_url: str | None = None,
+    dbt_docs_url: str | None = None,
+    *,
+    dbt_target_dir: Path | None = None,
+    dbt_models_dir: Path | None = DEFAULT_MODELS_DIR,
+    staging_hook: Callable[[Path], None] | None = None,
+) -> PublishResult:
+    """Publish the de-identified report and BI extracts of one run, only if every checkpoint passed.
+
+    ``warehouse_path`` is opened read-only and closed before this returns. ``dbt_target_dir`` (a folder with
+    ``manifest.json``, e.g. the dbt docs folder) gives the data dictionary its descriptions, else the YAML under
+    ``dbt_models_dir``. ``staging_hook`` is called with the staging folder once everything is written and before
+    the audit (extensions and tests; an exception from it aborts the publication). Raises PublishRefused before
+    writing anything if a checkpoint failed or none ran, PublishAuditFailed if the staged files break a rule,
+    PublishError if writing fails; in every case ``latest`` is unchanged.
+    """
+    refuse_unless_passed(checkpoints, reports_dir / LATEST)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    staging = reports_dir / f".staging-{safe_name(run_id)}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        manifest = write_publication(
+            staging, warehouse_path=warehouse_path, run_id=run_id, run_date=run_date, checkpoints=checkpoints,
+            data_docs_url=data_docs_url, dbt_docs_url=dbt_docs_url, dbt_target_dir=dbt_target_dir,
+            dbt_models_dir=dbt_models_dir,
+        )  # fmt: skip
+        if staging_hook is not None:
+            staging_hook(staging)
+        problems = audit(staging, manifest)
+        if problems:
+            listed = "\n".join(f"  - {problem}" for problem in problems[:20])
+            more = f"\n  - ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+            raise PublishAuditFailed(
+                f"The staged report of run {run_id} failed its audit and was discarded; the latest report is "
+                f"unchanged:\n{listed}{more}\nFix the marts or reports/ rules named above, then publish again."
+            )
+        run_dir = reports_dir / RUNS / f"{run_date.isoformat()}_{safe_name(run_id)}"
+        if run_dir.exists():
+            run_dir = run_dir.with_name(f"{run_dir.name}-{uuid.uuid4().hex[:8]}")
+        run_dir.parent.mkdir(exist_ok=True)
+        staging.rename(run_dir)
+    except PublishError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    except Exception as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise PublishError(
+            f"Publishing the report of run {run_id} failed while writing {staging.name} ({type(error).__name__}: "
+            f"{error}); the staged files were removed and the latest report is unchanged."
+        ) from error
+    switch_link(reports_dir, run_date.isoformat(), run_dir)
+    switch_link(reports_dir, LATEST, run_dir)
+    latest, dated = reports_dir / LATEST, reports_dir / run_date.isoformat()
+    return PublishResult(
+        latest_dir=latest,
+        dated_dir=dated,
+        report_html=latest / "report.html",
+        files=sorted(path for path in run_dir.rglob("*") if path.is_file()),
+        suppressed_cells=manifest["suppressed_cells"],
+        run_dir=run_dir,
+        missing_marts=tuple(manifest["missing_marts"]),
+    )

@@ -1,0 +1,56 @@
+"""KPI tiles and the period of the HTML report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports.html import format_period, kpi_tiles, period_of
+from reports.samples import sample_marts
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def marts() -> dict[str, pd.DataFrame]:
+    return sample_marts(np.random.default_rng(2))
+
+
+def tiles_by_key(marts: dict[str, pd.DataFrame]) -> dict[str, str]:
+    return {tile.key: tile.value for tile in kpi_tiles(marts)}
+
+
+def test_tiles_are_the_period_totals_and_ratios_of_the_marts(marts) -> None:
+    tiles = tiles_by_key(marts)
+    admissions = marts["mart_admissions_monthly"]
+    assert tiles["admissions"] == f"{admissions['admission_count'].sum():,}"
+    nights = (admissions["discharge_count"] * admissions["average_length_of_stay_nights"]).sum()
+    assert tiles["alos"] == f"{nights / admissions['discharge_count'].sum():,.2f} nights"
+    readmissions = marts["mart_readmissions_monthly"]
+    rate = readmissions["readmission_count"].sum() / readmissions["index_discharge_count"].sum()
+    assert tiles["readmission_rate"] == f"{rate:.1%}"
+    weekday = marts["mart_no_shows_by_weekday"]
+    assert tiles["no_show_rate"] == f"{weekday['no_show_count'].sum() / weekday['appointment_count'].sum():.1%}"
+    assert set(tiles) == {"admissions", "alos", "readmission_rate", "occupancy", "no_show_rate", "denial_rate",
+                          "revenue"}  # fmt: skip
+
+
+def test_a_tile_resting_on_a_count_from_one_to_ten_is_suppressed(marts) -> None:
+    marts["mart_readmissions_monthly"] = marts["mart_readmissions_monthly"].assign(readmission_count=0)
+    marts["mart_readmissions_monthly"].loc[0, "readmission_count"] = 7
+    assert tiles_by_key(marts)["readmission_rate"] == "suppressed"
+
+
+def test_a_tile_of_a_missing_mart_says_not_available(marts) -> None:
+    del marts["mart_revenue_by_department"]
+    assert tiles_by_key(marts)["revenue"] == "n/a"
+
+
+def test_period_runs_from_the_first_month_to_the_end_of_the_last(marts) -> None:
+    period = period_of(marts)
+    assert period == (dt.date(2024, 1, 1), dt.date(2024, 6, 30))
+    assert format_period(period) == "2024-01-01 to 2024-06-30"
+    assert format_period(period_of({})) == "no dated data"

@@ -8,6 +8,7 @@ changes to existing ones (moves, plan changes, discharges, appointment outcomes,
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import multiprocessing
 import os
@@ -15,6 +16,7 @@ import re
 import shutil
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +29,8 @@ import pyarrow.compute as pc
 from generators import adt, billing, claims, facilities, payers, providers, registration, scheduling
 from generators.defects import DEFECTS_BY_SOURCE, inject_defects
 from generators.seeds import partition_rng
-from generators.timeutil import add_months, day_end, day_start
-from generators.writer import SCHEMA_VERSION, LandingFile, encode_rows
+from generators.timeutil import add_months, day_end, day_start, skip_dst_gap
+from generators.writer import SCHEMA_VERSION, LandingFile, WriteBehind, encode_rows
 
 BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LOOKAHEAD_MONTHS = 4  # appointments are booked up to 90 days ahead
@@ -62,16 +64,16 @@ class BatchResult:
 
 @dataclass
 class World:
-    """Everything of the network up to a horizon."""
+    """Everything of the network up to a horizon (admissions are added last, see ``add_admissions``)."""
 
     network: NetworkSpec
     facilities: facilities.Facilities
     patients: registration.Patients
     physicians: providers.Physicians
     coverage: payers.Coverage
-    admissions: adt.Admissions
-    admission_parts: list[dict]
     timezone: str
+    admissions: adt.Admissions | None = None
+    admission_parts: list[dict] = field(default_factory=list)
 
 
 def initial_batch_id(start: dt.date, end: dt.date) -> str:
@@ -168,14 +170,27 @@ def _check(landing_root: Path, network: NetworkSpec, batch_id: str, defect_rate:
 
 def build_world(network: NetworkSpec, horizon: dt.date, timezone: str) -> World:
     """The network up to ``horizon`` (patients, physicians and coverage a few months beyond, for bookings)."""
+    return add_admissions(build_population(network, horizon, timezone), horizon)
+
+
+def build_population(network: NetworkSpec, horizon: dt.date, timezone: str) -> World:
+    """The world without admissions: facilities, patients, physicians and coverage (what clinic visits need)."""
     ahead = add_months(horizon.replace(day=1), LOOKAHEAD_MONTHS) - dt.timedelta(days=1)
     seed, start = network.seed, network.start_date
     site = facilities.build_facilities(seed, network.patients)
     people = registration.build_patients(seed, network.patients, start, ahead, site)
     staff = providers.build_physicians(seed, network.patients, start, ahead, site)
     plans = payers.build_coverage(seed, start, ahead, people)
-    stays, parts = adt.build_admissions(seed, start, horizon, people, site, staff, timezone)
-    return World(network, site, people, staff, plans, stays, parts, timezone)
+    return World(network, site, people, staff, plans, timezone)
+
+
+def add_admissions(world: World, horizon: dt.date) -> World:
+    """Add the admissions up to ``horizon`` (and their per-partition candidates) to ``world``."""
+    network = world.network
+    world.admissions, world.admission_parts = adt.build_admissions(
+        network.seed, network.start_date, horizon, world.patients, world.facilities, world.physicians, world.timezone
+    )
+    return world
 
 
 @dataclass
@@ -183,7 +198,7 @@ class Chunk:
     """Encoded rows of one source from one partition, with the defects injected into them."""
 
     source: str
-    data: bytes | pa.Table  # a table only for JSON-array sources
+    data: bytes | pa.Table | Path  # a table only for JSON-array sources; a path: bytes spilled by a worker
     rows: int
     truth: pa.Table | None = None  # row (within the chunk), defect, column, key
 
@@ -213,9 +228,12 @@ def prepare_chunk(
 class _Batch:
     """Open landing files of one batch, the ground truth, and per-source timings."""
 
-    def __init__(self, directory: Path, registry: Any, day: dt.date, seed: int, defect_rate: float) -> None:
+    def __init__(
+        self, directory: Path, registry: Any, day: dt.date, seed: int, defect_rate: float, sink: WriteBehind | None
+    ) -> None:
         self.registry = registry
-        self.files = {name: LandingFile(directory, source, day) for name, source in registry.sources.items()}
+        self.directory = directory
+        self.files = {name: LandingFile(directory, source, day, sink) for name, source in registry.sources.items()}
         self.seconds: dict[str, float] = defaultdict(float)
         self.seed, self.defect_rate = seed, defect_rate
         self.truth: list[pa.Table] = []
@@ -247,6 +265,8 @@ class _Batch:
         landing = self.files[chunk.source]
         if isinstance(chunk.data, pa.Table):
             first = landing.append_json(chunk.data)
+        elif isinstance(chunk.data, Path):
+            first = landing.append_spilled(chunk.data, chunk.rows)
         else:
             first = landing.append_encoded(chunk.data, chunk.rows)
         if chunk.truth is not None:
@@ -279,17 +299,19 @@ def _generate(
     staging = landing_root / f".{batch_id}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
+    sink = WriteBehind()  # writes and checksums overlap with generating
     try:
         timezone = registry["registration__patients"].timezone
         started = time.perf_counter()
-        world = build_world(network, last_day, timezone)
-        batch = _Batch(staging, registry, last_day, network.seed, defect_rate)
+        world = build_population(network, last_day, timezone)
+        batch = _Batch(staging, registry, last_day, network.seed, defect_rate, sink)
         batch.seconds["registration__patients"] += time.perf_counter() - started
-        _write_masters(batch, world, last_day)
         _write_partitions(batch, world, window_start, last_day, workers)
         manifest = _finish(batch, staging, network, batch_id, batch_type, window_start, last_day)
+        sink.stop()
         staging.rename(target)  # atomic: the batch appears whole or not at all
     except BaseException:
+        sink.stop()
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return BatchResult(batch_id, target, manifest, dict(batch.seconds), time.perf_counter() - began)
@@ -357,6 +379,7 @@ class _PoolState:
     start: np.datetime64 | None
     end: np.datetime64
     patient_versions: tuple[np.ndarray, np.ndarray, np.ndarray]
+    spill: Path | None = None  # where workers leave encoded chunks for the parent (None: in this process)
 
 
 _POOL_STATE: _PoolState | None = None
@@ -366,13 +389,26 @@ Job = tuple[str, int, tuple, frozenset]  # kind, index, arguments, sources that 
 def _run_job(job: Job) -> list[tuple[Chunk, float]]:
     """One partition of the batch, encoded: patients, a stay partition's billing, or a clinic month."""
     assert _POOL_STATE is not None
-    kind, _, arguments, ensure = job
+    kind, index, arguments, ensure = job
     state = _POOL_STATE
     if kind == "patients":
-        return _patients_job(state, *arguments, ensure=ensure)
-    if kind == "inpatient":
-        return _inpatient_job(state, *arguments, ensure=ensure)
-    return _outpatient_job(state, *arguments, ensure=ensure)
+        chunks = _patients_job(state, *arguments, ensure=ensure)
+    elif kind == "inpatient":
+        chunks = _inpatient_job(state, *arguments, ensure=ensure)
+    else:
+        chunks = _outpatient_job(state, *arguments, ensure=ensure)
+    if state.spill is not None:
+        chunks = [(_spill(chunk, state.spill / f".job-{index}-{n}"), took) for n, (chunk, took) in enumerate(chunks)]
+    return chunks
+
+
+def _spill(chunk: Chunk, path: Path) -> Chunk:
+    """Hand the encoded bytes over as a file in the staging folder: the parent maps it, hashes it and writes it
+    on (one copy, in its writer thread) instead of receiving, unpickling and writing them (three copies)."""
+    if not isinstance(chunk.data, bytes) or not chunk.data:
+        return chunk
+    path.write_bytes(chunk.data)
+    return Chunk(chunk.source, path, chunk.rows, chunk.truth)
 
 
 def _chunk(state: _PoolState, source: str, table: pa.Table, key: tuple, ensure: frozenset) -> Chunk:
@@ -403,8 +439,8 @@ def _billing_chunks(
     return [(charges, charge_seconds), (claims_chunk, claim_seconds + time.perf_counter() - started)]
 
 
-def _inpatient_job(state: _PoolState, part_index: int, *, ensure: frozenset) -> list[tuple[Chunk, float]]:
-    part = state.world.admission_parts[part_index]
+def _inpatient_job(state: _PoolState, part: dict, *, ensure: frozenset) -> list[tuple[Chunk, float]]:
+    # The part travels with the job: workers are forked before the admissions are built.
     key = ("inpatient", part["hospital"][0], part["month"].isoformat())
     return _billing_chunks(state, _inpatient_encounters(state.world, part), part["accepted"], key, ensure)
 
@@ -439,8 +475,8 @@ def _outpatient_job(state: _PoolState, hospital: int, month: dt.date, *, ensure:
     return chunks
 
 
-def _jobs(world: World, window_start: dt.date | None, last_day: dt.date, patients: int) -> list[Job]:
-    """Every partition job of the batch, in the order their rows are written."""
+def _clinic_jobs(world: World, window_start: dt.date | None, last_day: dt.date, patients: int) -> list[Job]:
+    """Jobs that need no admissions, in the order their rows are written: patients, then clinic months."""
     first = world.network.start_date.replace(day=1)
     if window_start is not None:
         first = max(first, add_months(window_start.replace(day=1), -CLAIM_LOOKBACK_MONTHS))
@@ -449,18 +485,29 @@ def _jobs(world: World, window_start: dt.date | None, last_day: dt.date, patient
     while cursor <= add_months(last_day.replace(day=1), LOOKAHEAD_MONTHS - 1):
         months.append(cursor)
         cursor = add_months(cursor, 1)
-    stays = [i for i, part in enumerate(world.admission_parts) if part["accepted"].any()]
     specs: list[tuple[str, tuple]] = [("patients", (low,)) for low in range(0, patients, registration.CHUNK)]
-    specs += [("inpatient", (i,)) for i in stays]
     specs += [("outpatient", (h, m)) for m in months for h in range(world.facilities.hospital_ids.size)]
-    # The first job of each kind carries every defect class of its sources (see defects.inject_defects).
-    firsts = {"patients": {"registration__patients"}, "inpatient": {"billing__charges", "claims__claims"},
-              "outpatient": {"scheduling__appointments"}}  # fmt: skip
+    return _numbered(specs, 0)
+
+
+def _stay_jobs(world: World, offset: int) -> list[Job]:
+    """Charges and claims of the admission partitions, written after the clinic months' (see ``_clinic_jobs``)."""
+    return _numbered([("inpatient", (part,)) for part in world.admission_parts if part["accepted"].any()], offset)
+
+
+# The first job of each kind carries every defect class of its sources (see defects.inject_defects).
+_CARRIES_EVERY_DEFECT = {
+    "patients": frozenset({"registration__patients"}),
+    "outpatient": frozenset({"scheduling__appointments", "billing__charges", "claims__claims"}),
+    "inpatient": frozenset({"billing__charges", "claims__claims"}),
+}
+
+
+def _numbered(specs: list[tuple[str, tuple]], offset: int) -> list[Job]:
     jobs, seen = [], set()
     for index, (kind, arguments) in enumerate(specs):
-        ensure = frozenset(firsts[kind]) if kind not in seen else frozenset()
+        jobs.append((kind, offset + index, arguments, _CARRIES_EVERY_DEFECT[kind] if kind not in seen else frozenset()))
         seen.add(kind)
-        jobs.append((kind, index, arguments, ensure))
     return jobs
 
 
@@ -472,35 +519,60 @@ def _single_threaded_arrow() -> None:
 def _write_partitions(
     batch: _Batch, world: World, window_start: dt.date | None, last_day: dt.date, workers: int
 ) -> None:
-    """Patients, coverage, admissions, and every partition's charges, claims and appointments."""
+    """Every source of the batch; ``world`` gets its admissions here.
+
+    Workers are forked before the admissions exist and start on the patients and clinic months, which need
+    none, while this process writes the coverage and builds and writes the admissions; the stays' charges and
+    claims follow the clinic months' in their files. Rows are written in job order whatever the number of
+    workers, and a writer thread writes and hashes them while the next ones are generated.
+    """
     global _POOL_STATE
     start, end = _window(window_start, last_day)
     versions = registration.versions_in_window(world.patients, start, end)
-    started = time.perf_counter()
-    rows, terminated = payers.coverage_versions(world.coverage, start, end)
-    batch.write("payers__coverage", payers.render_coverage(world.coverage, rows, terminated), started)
-    started = time.perf_counter()
-    rows, discharged = adt.admission_versions(world.admissions, start, end)
-    table = adt.render_admissions(world.admissions, rows, discharged, world.facilities, world.physicians)
-    batch.write("adt__admissions", table, started)
-    jobs = _jobs(world, window_start, last_day, versions[0].size)
-    if not batch.defect_rate:
-        jobs = [(kind, index, arguments, frozenset()) for kind, index, arguments, _ in jobs]
-    _POOL_STATE = _PoolState(world, batch.registry, batch.defect_rate, start, end, versions)
+    jobs = _clinic_jobs(world, window_start, last_day, versions[0].size)
+    spill = batch.directory if workers > 1 else None
+    _POOL_STATE = _PoolState(world, batch.registry, batch.defect_rate, start, end, versions, spill)
+    pool = None
     try:
+        # Before forking, what every worker would otherwise build again: the masters are small, and writing
+        # them loads what pyarrow imports lazily (pandas); the MRN lookup table; the zone's offsets per year
+        # (bookings start a quarter before the history, claims end months after it).
+        _write_masters(batch, world, last_day)
+        registration.mrn(np.arange(world.patients.count))
+        first, last = world.network.start_date.year - 1, last_day.year + 1
+        skip_dst_gap(np.array([f"{first}-06-01", f"{last}-06-01"], dtype="datetime64[s]"), world.timezone)
         if workers > 1:
             context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_arrow) as pool:
-                results = pool.map(_run_job, jobs, chunksize=1)
-                for chunks in results:
-                    for chunk, seconds in chunks:
-                        batch.add(chunk, time.perf_counter() - seconds)
+            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_arrow)
+            results: Iterable = pool.map(_run_job, _clean(jobs, batch), chunksize=1)
+        started = time.perf_counter()
+        rows, terminated = payers.coverage_versions(world.coverage, start, end)
+        batch.write("payers__coverage", payers.render_coverage(world.coverage, rows, terminated), started)
+        started = time.perf_counter()
+        add_admissions(world, last_day)
+        assert world.admissions is not None
+        rows, discharged = adt.admission_versions(world.admissions, start, end)
+        table = adt.render_admissions(world.admissions, rows, discharged, world.facilities, world.physicians)
+        batch.write("adt__admissions", table, started)
+        stays = _clean(_stay_jobs(world, len(jobs)), batch)
+        if pool is None:
+            results = map(_run_job, [*_clean(jobs, batch), *stays])
         else:
-            for job in jobs:
-                for chunk, seconds in _run_job(job):
-                    batch.add(chunk, time.perf_counter() - seconds)
+            results = itertools.chain(results, pool.map(_run_job, stays, chunksize=1))
+        for chunks in results:
+            for chunk, seconds in chunks:
+                batch.add(chunk, time.perf_counter() - seconds)
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         _POOL_STATE = None
+
+
+def _clean(jobs: list[Job], batch: _Batch) -> list[Job]:
+    """Without defects no job needs to carry every defect class."""
+    if batch.defect_rate:
+        return jobs
+    return [(kind, index, arguments, frozenset()) for kind, index, arguments, _ in jobs]
 
 
 def _finish(

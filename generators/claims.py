@@ -112,12 +112,21 @@ def render_claims(
     status_text = pa.array(STATUSES, pa.string())
     history = pa.nulls(rows.size, pa.string())
     for k in range(4):
+        # Events are built only for the claims that have them (appeals and their outcomes are rare).
+        has = k < count
+        if not has.any():
+            break
+        every = bool(has.all())
+        pick = None if every else pa.array(np.flatnonzero(has))
+        kth = status[:, k] if every else status[has, k]
+        reasons = pc.if_else(pa.array(kth == 1), reason_field if every else reason_field.take(pick), "")
+        stamp = stamps[k] if every else stamps[k].take(pick)
         event = pc.binary_join_element_wise(
-            '{"status":"', status_text.take(pa.array(np.maximum(status[:, k], 0))), '","at":"', stamps[k], '"',
-            pc.if_else(pa.array(status[:, k] == 1), reason_field, ""), "}", "",
+            '{"status":"', status_text.take(pa.array(np.maximum(kth, 0))), '","at":"', stamp, '"', reasons, "}", "",
         )  # fmt: skip
-        extended = event if k == 0 else pc.binary_join_element_wise(history, event, ",")
-        history = pc.if_else(pa.array(k < count), extended, history)
+        if k:
+            event = pc.binary_join_element_wise(history if every else history.take(pick), event, ",")
+        history = event if every else pc.replace_with_mask(history, pa.array(has), event)
     encounter = claims.encounter[rows]
     take = pa.array(encounter, pa.int64())
     updated = stamps[0]

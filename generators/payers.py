@@ -44,14 +44,21 @@ class Coverage:
     effective: np.ndarray  # datetime64[D]
     processed_at: np.ndarray  # datetime64[s], when the payer recorded the segment
     next_processed_at: np.ndarray  # datetime64[s], when it was terminated (NaT: still open)
+    first_row: np.ndarray  # first_row[p]: row of patient p's first segment; first_row[count]: number of rows
 
     def plan_on(self, patient: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Plan index covering each patient on each day (the first plan if the day precedes all)."""
-        key = self.patient.astype(np.int64) * 10**6 + self.effective.astype(np.int64)
-        query = patient.astype(np.int64) * 10**6 + day.astype("datetime64[D]").astype(np.int64)
-        row = np.searchsorted(key, query, side="right") - 1
-        row = np.where(self.patient[np.maximum(row, 0)] == patient, row, np.searchsorted(key, query))
-        return self.plan[np.clip(row, 0, self.plan.size - 1)]
+        if self.plan.size == 0:
+            return self.plan[:0]
+        # A patient has a handful of segments: stepping through them beats a binary search over all of them.
+        low, high = self.first_row[patient], self.first_row[np.asarray(patient) + 1]
+        day = day.astype("datetime64[D]")
+        last = self.plan.size - 1
+        row = low.copy()
+        for step in range(1, int(np.diff(self.first_row).max(initial=1))):
+            candidate = low + step
+            row += (candidate < high) & (self.effective[np.minimum(candidate, last)] <= day)
+        return self.plan[np.minimum(row, last)]
 
 
 def _plans_from_draws(draw: np.ndarray, ages: np.ndarray) -> np.ndarray:
@@ -134,7 +141,8 @@ def build_coverage(seed: int, start: dt.date, horizon: dt.date, population: Pati
     same_next = np.r_[patient[1:] == patient[:-1], False]
     next_processed = np.where(same_next, np.r_[processed_at[1:], processed_at[:1]], np.datetime64("NaT", "s"))
     ordinal = np.arange(patient.size) - np.searchsorted(patient, patient, side="left")
-    return Coverage(patient, ordinal, plan, effective, processed_at, next_processed)
+    first_row = np.searchsorted(patient, np.arange(count + 1))
+    return Coverage(patient, ordinal, plan, effective, processed_at, next_processed, first_row)
 
 
 def coverage_versions(

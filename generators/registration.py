@@ -80,10 +80,30 @@ class Moves:
     address: Addresses
 
 
+_MRN_BLOCK = 65_536
+_MRN_TABLE_LIMIT = 4_194_304  # ~60 MB of text; patient numbers beyond it are formatted on each call
+_mrns: pa.Array = pa.array([], pa.string())  # MRNs of patient numbers 0..len-1, grown in blocks as needed
+
+
+def _format_mrns(index: np.ndarray) -> pa.Array:
+    digits = pc.utf8_lpad(pa.array(index + 1).cast(pa.string()), 8, "0")
+    return pc.binary_join_element_wise("MRN", digits, "")
+
+
 def mrn(index: np.ndarray) -> pa.Array:
     """Medical record numbers for patient numbers: ``MRN`` and eight digits."""
-    digits = pc.utf8_lpad(pa.array(np.asarray(index) + 1).cast(pa.string()), 8, "0")
-    return pc.binary_join_element_wise("MRN", digits, "")
+    global _mrns
+    index = np.asarray(index, dtype=np.int64)
+    if index.size == 0:
+        return pa.array([], pa.string())
+    needed = int(index.max()) + 1
+    if needed > len(_mrns):
+        if needed > _MRN_TABLE_LIMIT:
+            return _format_mrns(index)
+        # Formatting costs ~40 ns a value, a lookup ~5: each MRN is formatted once per process (the batch builds
+        # the table before forking its workers, which inherit it).
+        _mrns = _format_mrns(np.arange(-(-needed // _MRN_BLOCK) * _MRN_BLOCK))
+    return _mrns.take(pa.array(index))
 
 
 def _draw_population(rng: np.random.Generator, size: int, facilities: Facilities) -> dict[str, np.ndarray]:
@@ -215,7 +235,11 @@ _ADDRESS_FIELDS = tuple(Addresses.__dataclass_fields__)
 
 
 def _band(ages: np.ndarray) -> np.ndarray:
-    return np.searchsorted(np.array(AGE_BAND_EDGES), ages, side="right") - 1
+    # One comparison per edge: 4x faster than a binary search per value over five edges.
+    band = np.full(ages.shape, -1, dtype=np.int64)
+    for edge in AGE_BAND_EDGES:
+        band += ages >= edge
+    return band
 
 
 def age_band(population: Patients, index: np.ndarray, on: np.ndarray) -> np.ndarray:

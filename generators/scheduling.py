@@ -101,7 +101,9 @@ def generate_appointments(
     day = days[rng.choice(days.size, count, p=day_weight / day_weight.sum())]
     slot = rng.integers(0, 35, count)  # 15-minute slots from 08:00 to 16:45
     scheduled = day.astype("datetime64[s]") + (8 * 3600 + slot * 900).astype("timedelta64[s]")
-    order = np.argsort(scheduled, kind="stable")
+    # Sorted by time as (day of month, slot): a 16-bit key, which numpy's stable sort sorts by radix.
+    key = ((day - days[0]).astype(np.int64) * 35 + slot).astype(np.int16)
+    order = np.argsort(key, kind="stable")
     patient, scheduled = patient[order], scheduled[order]
     band = age_band(patients, patient, scheduled.astype("datetime64[D]"))
     clinics, weights = _clinic_weights(facilities, hospital, band, patients.sex[patient] == 0)
@@ -134,10 +136,12 @@ def generate_appointments(
     visit_end = scheduled + duration.astype("timedelta64[m]")
     outcome_at = np.where(cancelled, cancel_at, np.where(no_show, scheduled + np.timedelta64(1, "h"), visit_end))
     reason = np.empty(count, dtype=object)
-    lines = facilities.department_line[department]
-    for line in np.unique(lines):
-        rows = lines == line
-        options = np.array(VISIT_REASONS.get(line, VISIT_REASONS["PC"]), dtype=object)
+    # Service lines as integer codes (in name order): sorting strings per row costs more than drawing them.
+    line_names, line_codes = np.unique(facilities.department_line, return_inverse=True)
+    lines = line_codes.ravel()[department]
+    for code in np.unique(lines):
+        rows = lines == code
+        options = np.array(VISIT_REASONS.get(line_names[code], VISIT_REASONS["PC"]), dtype=object)
         reason[rows] = options[rng.integers(0, options.size, rows.sum())]
     prefix = f"A{hospital + 1:03d}{month:%Y%m}"
     appointment_id = pc.binary_join_element_wise(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
@@ -47,15 +48,66 @@ def weekday(days: np.ndarray) -> np.ndarray:
     return (days.astype("datetime64[D]").astype(np.int64) + 3) % 7
 
 
+_CELL = np.timedelta64(15, "m")  # time-zone transitions fall on quarter hours of local time
+
+
+@cache
+def _year_offsets(timezone: str, year: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per quarter hour of a local year: seconds to add to get UTC, and whether it is in a spring-forward gap.
+
+    Offsets only change at transitions, which fall on quarter hours, so the offset of a quarter hour's first
+    second holds for all of it; gap quarters (nonexistent local times) are resolved value by value.
+    """
+    cells = np.arange(np.datetime64(f"{year:04d}-01-01T00:00:00"), np.datetime64(f"{year + 1:04d}-01-01T00:00:00"),
+                      _CELL)  # fmt: skip
+    arrow = pa.array(cells)
+    early = pc.assume_timezone(arrow, timezone, ambiguous="earliest", nonexistent="earliest").cast(pa.int64())
+    late = pc.assume_timezone(arrow, timezone, ambiguous="earliest", nonexistent="latest").cast(pa.int64())
+    offset = np.asarray(late) - cells.astype(np.int64)
+    return offset, np.asarray(pc.not_equal(early, late))
+
+
+def _offsets(local: np.ndarray, timezone: str) -> tuple[np.ndarray, np.ndarray]:
+    """UTC offset in seconds of each local time (ambiguous: the earlier instant) and whether it is in a gap."""
+    valid = ~np.isnat(local)
+    seconds = local.astype("datetime64[s]").view(np.int64)
+    if not valid.all():
+        seconds = seconds[valid]
+    if seconds.size == 0:
+        return np.zeros(local.size, dtype=np.int64), np.zeros(local.size, dtype=bool)
+    first = int(np.datetime64(int(seconds.min()), "s").astype("datetime64[Y]").astype(np.int64)) + 1970
+    last = int(np.datetime64(int(seconds.max()), "s").astype("datetime64[Y]").astype(np.int64)) + 1970
+    tables = [_year_offsets(timezone, year) for year in range(first, last + 1)]
+    offset = np.concatenate([table[0] for table in tables]) if len(tables) > 1 else tables[0][0]
+    gap = np.concatenate([table[1] for table in tables]) if len(tables) > 1 else tables[0][1]
+    cell = (seconds - np.datetime64(f"{first:04d}-01-01T00:00:00", "s").astype(np.int64)) // 900
+    if seconds.size == local.size:
+        return offset[cell], gap[cell]
+    all_offsets, all_gaps = np.zeros(local.size, dtype=np.int64), np.zeros(local.size, dtype=bool)
+    all_offsets[valid], all_gaps[valid] = offset[cell], gap[cell]
+    return all_offsets, all_gaps
+
+
 def skip_dst_gap(local: np.ndarray, timezone: str) -> np.ndarray:
     """Move local wall-clock times that do not exist (the spring-forward hour) one hour later."""
     if timezone == "UTC" or local.size == 0:
         return local
-    arrow = pa.array(local)
-    early = pc.assume_timezone(arrow, timezone, ambiguous="earliest", nonexistent="earliest").cast(pa.int64())
-    late = pc.assume_timezone(arrow, timezone, ambiguous="earliest", nonexistent="latest").cast(pa.int64())
-    gap = np.asarray(pc.not_equal(early, late))
+    _, gap = _offsets(local, timezone)
     return np.where(gap, local + np.timedelta64(1, "h"), local)
+
+
+def utc_seconds(local: np.ndarray, timezone: str) -> np.ndarray:
+    """Local wall-clock datetime64[s] -> UTC datetime64[s], as ``pc.assume_timezone`` with ambiguous times
+    taken as the earlier instant and nonexistent ones as the end of the gap; NaT stays NaT."""
+    local = local.astype("datetime64[s]")
+    if timezone == "UTC" or local.size == 0:
+        return local
+    offset, gap = _offsets(local, timezone)
+    utc = local + offset.astype("timedelta64[s]")
+    if gap.any():
+        exact = pc.assume_timezone(pa.array(local[gap]), timezone, ambiguous="earliest", nonexistent="latest")
+        utc[gap] = np.asarray(exact.cast(pa.int64())).astype("datetime64[s]")
+    return utc
 
 
 def iso_utc(local: np.ndarray, timezone: str) -> pa.Array:
@@ -63,7 +115,7 @@ def iso_utc(local: np.ndarray, timezone: str) -> pa.Array:
 
     Formatting goes through a plain cast: pyarrow's strftime and tz-aware casts cost ~1 us per value.
     """
-    arrow = pa.array(local.astype("datetime64[s]"))
-    aware = pc.assume_timezone(arrow, timezone, ambiguous="earliest", nonexistent="latest")
-    text = aware.cast(pa.int64()).cast(pa.timestamp("s")).cast(pa.string())
-    return pc.binary_join_element_wise(pc.replace_substring(text, " ", "T"), "Z", "")
+    text = pa.array(utc_seconds(local, timezone)).cast(pa.string())  # "2024-03-04 19:45:00"
+    # Byte-slice kernels: the text is ASCII, and they cost a fifth of their UTF-8 and join counterparts.
+    text = pc.binary_replace_slice(pc.binary_replace_slice(text, 10, 11, "T"), 19, 19, "Z")
+    return text if text.type == pa.string() else text.cast(pa.string())

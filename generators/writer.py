@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import mmap
+import queue
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -52,7 +55,7 @@ def _json_value(array: pa.Array, raw: bool) -> tuple[str, pa.Array, str]:
         text = array.cast(pa.string())
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         # Escape only when needed (a scan is cheaper than two replacements); generated text has no control characters.
-        if pc.any(pc.match_substring(array, '"')).as_py() or pc.any(pc.match_substring(array, "\\")).as_py():
+        if _may_need_escapes(array):
             array = pc.replace_substring(pc.replace_substring(array, "\\", "\\\\"), '"', '\\"')
         text, quoted = array, True
     elif pa.types.is_timestamp(kind) or pa.types.is_date(kind):
@@ -66,6 +69,18 @@ def _json_value(array: pa.Array, raw: bool) -> tuple[str, pa.Array, str]:
     if quoted:
         text = pc.binary_join_element_wise('"', text, '"', "")
     return "", pc.fill_null(text, "null") if text.null_count else text, ""
+
+
+def _may_need_escapes(array: pa.Array) -> bool:
+    """Whether a string array's characters include a quote or a backslash (one pass over its bytes).
+
+    The whole data buffer is scanned, so a slice may report characters of its neighbours: that only costs
+    an escaping pass that changes nothing."""
+    data = array.buffers()[2]
+    if data is None or data.size == 0:
+        return False
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return bool(((raw == 0x22) | (raw == 0x5C)).any())
 
 
 def encode_jsonl(table: pa.Table, raw_columns: frozenset[str] = frozenset()) -> bytes:
@@ -106,10 +121,65 @@ def encode_rows(table: pa.Table, source: SourceSpec, raw_columns: frozenset[str]
     return data
 
 
-class LandingFile:
-    """One landing file, written chunk by chunk; rows, bytes and sha256 are counted as it goes."""
+class WriteBehind:
+    """A thread that writes and hashes chunks in the order they are handed over.
 
-    def __init__(self, directory: Path, source: SourceSpec, day: dt.date) -> None:
+    File writes and sha256 updates of large buffers release the GIL, so the generating thread goes on while
+    the data goes to disk. The queue is bounded, so a slow disk holds the generator back instead of memory
+    filling up. An error in the thread is raised in the caller at the next ``put`` or ``drain``.
+    """
+
+    def __init__(self, depth: int = 16) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="landing-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:
+                    landing, data = item
+                    if isinstance(data, Path):
+                        landing.copy_now(data)
+                    else:
+                        landing.write_now(data)
+            except BaseException as exc:
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, landing: LandingFile, data: bytes | Path) -> None:
+        """Queue ``data`` (or the contents of a file, which is then deleted) to be appended to ``landing``."""
+        self._raise()
+        self._queue.put((landing, data))
+
+    def drain(self) -> None:
+        """Wait until everything queued is written."""
+        self._queue.join()
+        self._raise()
+
+    def stop(self) -> None:
+        """Finish the queued writes and end the thread (errors are left to ``drain``)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
+class LandingFile:
+    """One landing file, written chunk by chunk; rows, bytes and sha256 are counted as it goes.
+
+    With a ``sink``, chunks are written and hashed by its thread, in order; without, right away.
+    """
+
+    def __init__(self, directory: Path, source: SourceSpec, day: dt.date, sink: WriteBehind | None = None) -> None:
         self.source = source
         self.name = file_name(source, day)
         self.path = directory / self.name
@@ -117,6 +187,7 @@ class LandingFile:
         self.bytes = 0
         self._sha = hashlib.sha256()
         self._json_rows: list[dict] = []
+        self._sink = sink
         self._handle = self.path.open("wb")
         if source.format == "csv" and source.header:
             self._write((source.delimiter.join(source.column_names) + source.newline).encode(source.encoding))
@@ -135,15 +206,42 @@ class LandingFile:
         self.rows += rows
         return first
 
+    def append_spilled(self, path: Path, rows: int) -> int:
+        """Append encoded rows left in a file (deleted once copied); returns the row number of the first."""
+        first = self.rows + 1
+        self.bytes += path.stat().st_size
+        self.rows += rows
+        if self._sink is None:
+            self.copy_now(path)
+        else:
+            self._sink.put(self, path)
+        return first
+
     def _write(self, data: bytes) -> None:
+        self.bytes += len(data)
+        if self._sink is None:
+            self.write_now(data)
+        else:
+            self._sink.put(self, data)
+
+    def copy_now(self, path: Path) -> None:
+        """Append the contents of ``path`` to the file and its checksum, then delete ``path``."""
+        with path.open("rb") as source, mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            self._sha.update(view)
+            self._handle.write(view)
+        path.unlink()
+
+    def write_now(self, data: bytes) -> None:
+        """Append ``data`` to the file and to its checksum."""
         self._handle.write(data)
         self._sha.update(data)
-        self.bytes += len(data)
 
     def close(self) -> dict:
         """Finish the file and return its manifest entry."""
         if self.source.format == "json":
             self._write(json.dumps(self._json_rows, indent=1, default=str).encode() + b"\n")
+        if self._sink is not None:
+            self._sink.drain()
         self._handle.close()
         return {
             "file": self.name,

@@ -1,20 +1,28 @@
-"""Pure pieces of the generator: NPI check digits, ICD-10-CM chapters, partition seeds, JSON lines."""
+"""Pure pieces of the generator: NPI check digits, ICD-10-CM chapters, partition seeds, JSON lines, time zones,
+coverage lookups, MRNs and the write-behind landing files."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import random
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import simple_icd_10_cm as icd
 
 from generators.clinical import CASE_MIX, COMORBIDITIES, PLANNED_READMISSION_CODE
 from generators.icd10 import chapters, is_billable
+from generators.payers import Coverage
 from generators.providers import is_valid_npi, npi_check_digit
+from generators.registration import mrn
 from generators.seeds import partition_rng
-from generators.writer import encode_jsonl
+from generators.timeutil import iso_utc, skip_dst_gap, utc_seconds
+from generators.writer import LandingFile, WriteBehind, encode_jsonl
 
 pytestmark = pytest.mark.unit
 
@@ -63,3 +71,99 @@ def test_json_lines_escape_text_and_keep_numbers_and_nulls():
     assert parsed[0] == {"name": 'say "hi"', "amount": 1.5, "history": [{"status": "paid"}]}
     assert parsed[1]["name"] == "back\\slash"
     assert parsed[2]["name"] is None
+
+
+def _local_times(year: int, size: int) -> np.ndarray:
+    """Random local times of a year, plus every minute of both DST transition days in the US and Europe, and NaT."""
+    rng = np.random.default_rng(year)
+    start = np.datetime64(f"{year}-01-01T00:00:00")
+    spread = start + rng.integers(0, 365 * 86_400, size).astype("timedelta64[s]")
+    days = [f"{year}-03-10", f"{year}-03-31", f"{year}-11-03", f"{year}-10-27", f"{year}-03-09", f"{year}-11-02"]
+    minutes = [np.arange(np.datetime64(f"{day}T00:00:00"), np.datetime64(f"{day}T06:00:00"), 60) for day in days]
+    return np.concatenate([spread, *minutes, np.array(["NaT"], dtype="datetime64[s]")])
+
+
+@pytest.mark.parametrize("timezone", ["America/Chicago", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kolkata"])
+def test_utc_conversion_and_dst_gap_agree_with_arrow_time_zones(timezone):
+    local = np.concatenate([_local_times(2024, 20_000), _local_times(2025, 20_000)])
+    arrow = pa.array(local)
+    expected = pc.assume_timezone(arrow, timezone, ambiguous="earliest", nonexistent="latest").cast(pa.int64())
+    assert pa.array(utc_seconds(local, timezone)).cast(pa.int64()).equals(expected)
+    earliest = pc.assume_timezone(arrow, timezone, ambiguous="earliest", nonexistent="earliest").cast(pa.int64())
+    in_gap = np.asarray(pc.fill_null(pc.not_equal(earliest, expected), False))
+    assert in_gap.any() == (timezone != "Asia/Kolkata")  # Kolkata has no DST: no gap to skip
+    moved = skip_dst_gap(local, timezone)
+    assert np.array_equal(moved, np.where(in_gap, local + np.timedelta64(1, "h"), local), equal_nan=True)
+
+
+def test_iso_utc_writes_zulu_timestamps_and_nulls():
+    local = np.array(["2024-03-10T01:30:00", "2024-07-01T12:00:00", "NaT", "2024-11-03T01:30:00"], "datetime64[s]")
+    assert iso_utc(local, "America/Chicago").to_pylist() == [
+        "2024-03-10T07:30:00Z",  # CST, UTC-6
+        "2024-07-01T17:00:00Z",  # CDT, UTC-5
+        None,
+        "2024-11-03T06:30:00Z",  # ambiguous hour: the earlier (CDT) instant
+    ]
+
+
+def test_plan_lookup_finds_the_segment_in_force_or_the_first_one():
+    # Patient 0: plans 3 (from Jan) and 5 (from Jul); patient 1: plan 2 (from Mar); patient 2: 1, 4, 0.
+    patient = np.array([0, 0, 1, 2, 2, 2])
+    effective = np.array(
+        ["2024-01-01", "2024-07-01", "2024-03-01", "2024-02-01", "2024-05-01", "2024-09-01"], "datetime64[D]"
+    )
+    plan = np.array([3, 5, 2, 1, 4, 0])
+    nat = np.full(6, np.datetime64("NaT", "s"))
+    coverage = Coverage(patient, np.zeros(6), plan, effective, nat, nat, np.searchsorted(patient, np.arange(4)))
+    who = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    day = np.array(
+        ["2024-06-30", "2024-07-01", "2023-12-01", "2024-01-01", "2024-12-31", "2024-01-15", "2024-05-01",
+         "2024-08-31", "2024-09-01"], "datetime64[s]",
+    )  # fmt: skip
+    assert coverage.plan_on(who, day).tolist() == [3, 5, 3, 2, 2, 1, 4, 4, 0]
+
+
+def test_mrns_are_formatted_for_any_patient_number():
+    assert mrn(np.array([0, 99_999_998])).to_pylist() == ["MRN00000001", "MRN99999999"]
+    assert mrn(np.array([41, 7, 41])).to_pylist() == ["MRN00000042", "MRN00000008", "MRN00000042"]
+    assert mrn(np.array([], dtype=np.int64)).to_pylist() == []
+
+
+def test_write_behind_landing_file_matches_a_direct_write_and_consumes_spilled_chunks(tmp_path):
+    source = SimpleNamespace(
+        name="demo__rows", system="demo", entity="rows", pattern="rows_*.csv", format="csv", delimiter=",",
+        encoding="utf-8", header=True, column_names=["a", "b"], newline="\n",
+    )  # fmt: skip
+    chunks = [f"{i},{i * i}\n".encode() * 5_000 for i in range(40)]
+    (tmp_path / "direct").mkdir()
+    (tmp_path / "behind").mkdir()
+    direct = LandingFile(tmp_path / "direct", source, dt.date(2024, 1, 1))
+    sink = WriteBehind(depth=2)
+    behind = LandingFile(tmp_path / "behind", source, dt.date(2024, 1, 1), sink)
+    for index, chunk in enumerate(chunks):
+        direct.append_encoded(chunk, 5_000)
+        if index % 2:
+            spilled = tmp_path / f"chunk-{index}"
+            spilled.write_bytes(chunk)
+            behind.append_spilled(spilled, 5_000)
+        else:
+            behind.append_encoded(chunk, 5_000)
+    expected, got = direct.close(), behind.close()
+    sink.stop()
+    content = (tmp_path / "behind" / "rows_20240101.csv").read_bytes()
+    assert content == (tmp_path / "direct" / "rows_20240101.csv").read_bytes()
+    assert got == expected
+    assert got["sha256"] == hashlib.sha256(content).hexdigest() and got["rows"] == 200_000
+    assert not list(tmp_path.glob("chunk-*"))  # spilled chunks are deleted once copied
+
+
+def test_write_behind_raises_a_write_error_in_the_caller(tmp_path):
+    class Broken:
+        def write_now(self, data: bytes) -> None:
+            raise OSError(f"disk full while writing {len(data)} bytes to {tmp_path}")
+
+    sink = WriteBehind()
+    sink.put(Broken(), b"rows")
+    with pytest.raises(OSError, match="disk full"):
+        sink.drain()
+    sink.stop()

@@ -3,7 +3,9 @@
 Generates and loads one initial batch into a temporary data home (timing both stages), builds the dbt models once
 (timed), then in one run times:
 
-* the full checkpoints as the pipeline runs them (``run_checkpoint``: every rule, Data Docs built);
+* the full checkpoints as the pipeline runs them (``run_checkpoint``: every rule, Data Docs built), and right
+  after, the same checkpoints with GX's stock parts (``--compare``, the default): ``UpdateDataDocsAction`` (the site
+  rebuilt per validation), ``SUMMARY`` results and ``UnexpectedRowsExpectation`` (each SQL rule's query run twice);
 * the rules GX can run on both engines (its own expectations; the SQL rules — references, reconciliation,
   NPI check digit, coverage, totals — exist only as pushdown) on DuckDB pushdown and on pandas frames read from
   the same queries (read time included, as the pandas path has to pay it).
@@ -19,13 +21,17 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import duckdb
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from expectations import run_checkpoint
+from expectations import checkpoints, rules, run_checkpoint
 from expectations.checkpoints import RESULT_FORMAT, _columns, _tables
 from expectations.duckdb_support import duckdb_connection_string
 from expectations.marts_suites import DEFAULT_MARTS_RULES, load_marts_rules, marts_suites
@@ -37,6 +43,22 @@ from generators.batch import NetworkSpec, generate_initial
 
 ROOT = Path(__file__).resolve().parents[1]
 SALT = "bench-salt-" + "0123456789abcdef" * 2
+
+
+@contextmanager
+def stock_gx() -> Iterator[None]:
+    """The checkpoints as GX's stock parts run them (what this project did before the speed-ups)."""
+
+    def unexpected_rows(*, unexpected_rows_query: str, max_failing_rate: float, **kwargs: Any) -> Any:
+        return gxe.UnexpectedRowsExpectation(unexpected_rows_query=unexpected_rows_query, **kwargs)
+
+    summary = {**RESULT_FORMAT, "result_format": "SUMMARY"}
+    with (
+        mock.patch.object(checkpoints, "UpdateDataDocsOnceAction", checkpoints.UpdateDataDocsAction),
+        mock.patch.object(checkpoints, "RESULT_FORMAT", summary),
+        mock.patch.object(rules, "ExpectNoFailingRows", unexpected_rows),
+    ):
+        yield
 
 
 def _specs(kind: str, warehouse: Path, batch_id: str, landing: Path) -> list[SuiteSpec]:
@@ -97,6 +119,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--skip-dbt", action="store_true", help="raw checkpoint only")
+    parser.add_argument("--no-compare", action="store_true", help="skip the stock-GX checkpoints and pandas")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="gx_bench_"))
     stages: dict[str, float] = {}
@@ -122,16 +145,16 @@ def main() -> None:
             print(f"dbt build {stages['dbt build']:.1f} s", flush=True)
             kinds.append("marts")
         print(f"{args.patients:,} patients, {args.months} months, {rows:,} raw rows; home {home}")
-        results = {}
+        results, stock = {}, {}
         for kind in kinds:
-            started = time.perf_counter()
-            outcome = run_checkpoint(
-                kind, warehouse_path=warehouse, data_docs_dir=home / "data_docs", batch_id=batch.batch_id,
-                landing_dir=batch.path, raise_on_failure=False,
-            )  # fmt: skip
-            full = time.perf_counter() - started
+            outcome, full = _timed_checkpoint(kind, home, warehouse, batch)
             stages[f"checkpoint {kind}"] = full
             print(f"checkpoint {kind}: {outcome.evaluated} rules, passed {outcome.success}, {full:.1f} s", flush=True)
+            if args.no_compare:
+                continue
+            with stock_gx():
+                stock_outcome, stock[kind] = _timed_checkpoint(kind, home, warehouse, batch)
+            print(f"  stock GX: {stock_outcome.evaluated} rules, passed {stock_outcome.success}, {stock[kind]:.1f} s")
             pushdown, count = time_pushdown(kind, warehouse, batch.batch_id, batch.path)
             frames, reading, _ = time_pandas(kind, warehouse, batch.batch_id, batch.path)
             results[kind] = (outcome.evaluated, outcome.success, full, count, pushdown, frames, reading)
@@ -141,14 +164,29 @@ def main() -> None:
         total = sum(stages.values())
         validation = sum(v for k, v in stages.items() if k.startswith("checkpoint"))
         print(f"{'total':<20} {total:8.1f}   validation share {validation / total:.1%}")
-        print("\ncheckpoint  rules  passed  full(s)  | GX rules  pushdown(s)  pandas(s) (of which read)")
+        if stock:
+            stock_total = total - validation + sum(stock.values())
+            print(
+                f"with stock GX: validation {sum(stock.values()):.1f} s, share {sum(stock.values()) / stock_total:.1%}"
+            )
+        print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        print("\ncheckpoint  rules  passed  full(s)  stock(s) | GX rules  pushdown(s)  pandas(s) (of which read)")
         for kind, (evaluated, success, full, count, pushdown, frames, reading) in results.items():
             print(
-                f"{kind:<10} {evaluated:6d}  {success!s:>6}  {full:7.1f}  | {count:8d}  {pushdown:11.1f}"
-                f"  {frames:9.1f} ({reading:.1f})"
+                f"{kind:<10} {evaluated:6d}  {success!s:>6}  {full:7.1f}  {stock[kind]:8.1f} | {count:8d}"
+                f"  {pushdown:11.1f}  {frames:9.1f} ({reading:.1f})"
             )
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _timed_checkpoint(kind: str, home: Path, warehouse: Path, batch: Any) -> tuple[Any, float]:
+    started = time.perf_counter()
+    outcome = run_checkpoint(
+        kind, warehouse_path=warehouse, data_docs_dir=home / "data_docs", batch_id=batch.batch_id,
+        landing_dir=batch.path, raise_on_failure=False,
+    )  # fmt: skip
+    return outcome, time.perf_counter() - started
 
 
 def _dbt_build(home: Path, warehouse: Path) -> float:

@@ -32,8 +32,12 @@ class UnsupportedVersionError(RuntimeError):
     """great-expectations or duckdb-engine is not the version the DuckDB fix was tested with."""
 
 
-def check_versions(pins: dict[str, str] = PINNED_VERSIONS) -> None:
-    """Stop with a clear error unless the installed GX and duckdb-engine are the pinned versions."""
+def check_versions(
+    pins: dict[str, str] = PINNED_VERSIONS,
+    fix: str = "expectations/duckdb_support.py keeps GX's DuckDB connection open and maps its dialect",
+    test: str = "tests/integration/test_expectations_duckdb.py",
+) -> None:
+    """Stop with a clear error unless the installed packages are the ``pins`` the ``fix`` was tested with."""
     problems = []
     for package, pinned in pins.items():
         try:
@@ -44,10 +48,10 @@ def check_versions(pins: dict[str, str] = PINNED_VERSIONS) -> None:
             problems.append(f"{package} {installed} (tested: {pinned})")
     if problems:
         raise UnsupportedVersionError(
-            "expectations/duckdb_support.py keeps GX's DuckDB connection open and maps its dialect; it is tested "
-            f"only with {', '.join(f'{p}=={v}' for p, v in pins.items())}, but found {'; '.join(problems)}. "
-            "Install the pinned versions (requirements.lock), or re-run tests/integration/test_expectations_duckdb.py "
-            "against the new versions and update PINNED_VERSIONS."
+            f"{fix}; it is tested only with {', '.join(f'{p}=={v}' for p, v in pins.items())}, "
+            f"but found {'; '.join(problems)}. "
+            f"Install the pinned versions (requirements.lock), or re-run {test} against the new versions and "
+            "update PINNED_VERSIONS."
         )
 
 

@@ -207,7 +207,7 @@ def _identifier_rules(
                 sql_rule(
                     f"{table}.patient_values.{column}",
                     column,
-                    failing_rows_query(condition, rate),
+                    failing_rows_query(condition),
                     f"No {column} value equals a patient's name or street address",
                     rate,
                 )

@@ -17,6 +17,7 @@ from typing import Any
 
 import great_expectations.expectations as gxe
 
+from expectations.dialects import DUCKDB, SqlDialect
 from expectations.rules import (
     EXPECTATIONS_DIR,
     Rule,
@@ -41,18 +42,6 @@ RULE_KINDS = {
     "allowed_values", "patterns", "trimmed", "ranges", "date_order", "pairs_not_above", "npi_check_digit",
     "references", "row_conditions", "category_pairs",
 }  # fmt: skip
-#: How DuckDB names the registry's types in information_schema.columns.
-DUCKDB_TYPES = {
-    "varchar": "VARCHAR",
-    "integer": "INTEGER",
-    "bigint": "BIGINT",
-    "double": "DOUBLE",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP WITH TIME ZONE",  # local timestamps are stored as UTC instants
-    "timestamptz": "TIMESTAMP WITH TIME ZONE",
-    "boolean": "BOOLEAN",
-    "json": "JSON",
-}
 
 
 def rules_file_for(registry: Registry) -> Path | None:
@@ -101,7 +90,7 @@ def batch_query(source: Source, batch_id: str) -> str:
     return f"select * from {RAW_SCHEMA}.{source.table} where _batch_id = {quote(batch_id)}"
 
 
-def registry_rules(source: Source, thresholds: Thresholds) -> list[Rule]:
+def registry_rules(source: Source, thresholds: Thresholds, dialect: SqlDialect = DUCKDB) -> list[Rule]:
     """The rules every source gets from its registry entry alone."""
     name = source.name
     expected = [*source.column_names, *AUDIT_COLUMNS]
@@ -113,7 +102,7 @@ def registry_rules(source: Source, thresholds: Thresholds) -> list[Rule]:
             column_set=expected,
             exact_match=source.unexpected_columns == "fail",
         ),
-        _types_rule(source),
+        _types_rule(source, dialect),
     ]
     for column in source.columns:
         if not column.nullable:
@@ -137,16 +126,18 @@ def registry_rules(source: Source, thresholds: Thresholds) -> list[Rule]:
     return rules
 
 
-def _types_rule(source: Source) -> Rule:
+def _types_rule(source: Source, dialect: SqlDialect) -> Rule:
+    # Names are compared lower-cased: Snowflake's catalogue upper-cases unquoted identifiers.
     expected = ", ".join(
-        f"({quote(column.name)}, {quote(DUCKDB_TYPES.get(column.type, column.type.upper()).replace(' ', ''))})"
+        f"({quote(column.name)}, {quote(dialect.catalog_type(column.type).upper().replace(' ', ''))})"
         for column in source.columns
     )
     query = (
         "select columns.column_name from information_schema.columns as columns"
         f" inner join (values {expected}) as expected(column_name, data_type)"
-        " on columns.column_name = expected.column_name"
-        f" where columns.table_schema = {quote(RAW_SCHEMA)} and columns.table_name = {quote(source.table)}"
+        " on lower(columns.column_name) = expected.column_name"
+        f" where lower(columns.table_schema) = {quote(RAW_SCHEMA)}"
+        f" and lower(columns.table_name) = {quote(source.table)}"
         " and replace(upper(columns.data_type), ' ', '') <> expected.data_type"
         " and (select count(*) from {batch}) >= 0"  # GX requires every query to name its batch
     )
@@ -157,14 +148,14 @@ def reconciliation_rule(source: Source, batch_id: str, manifest: dict | None) ->
     """Row counts reconcile: manifest rows = ledger rows in file = loaded + rejected, and raw rows = loaded."""
     files = [entry for entry in (manifest or {}).get("files", []) if entry.get("source") == source.name]
     claims = " union all ".join(
-        f"select {quote(entry['file'])} as file, {int(entry['rows'])} as rows" for entry in files
+        f"select {quote(entry['file'])} as file, {int(entry['rows'])} as file_rows" for entry in files
     )
     manifest_check = ""
     if claims:
         manifest_check = (
             f"select 'manifest rows differ from ledger' as problem from ({claims}) as manifest"
             " left join ledger_rows on ledger_rows.file = manifest.file"
-            " where ledger_rows.rows_in_file is null or ledger_rows.rows_in_file <> manifest.rows union all "
+            " where ledger_rows.rows_in_file is null or ledger_rows.rows_in_file <> manifest.file_rows union all "
         )
     query = (
         "with ledger_rows as (select file, outcome, rows_in_file, rows_loaded, rows_rejected"
@@ -181,7 +172,9 @@ def reconciliation_rule(source: Source, batch_id: str, manifest: dict | None) ->
     return sql_rule(f"{source.name}.row_counts", None, query, description)
 
 
-def configured_rules(source: Source, rules: dict[str, Any], thresholds: Thresholds) -> list[Rule]:
+def configured_rules(
+    source: Source, rules: dict[str, Any], thresholds: Thresholds, dialect: SqlDialect = DUCKDB
+) -> list[Rule]:
     """The business rules of one source from its rules-file entry."""
     name, built = source.name, []
 
@@ -267,13 +260,13 @@ def configured_rules(source: Source, rules: dict[str, Any], thresholds: Threshol
         )
     for column in rules.get("npi_check_digit") or []:
         rule_id = f"{name}.npi_check_digit.{column}"
-        query = failing_rows_query(npi_check_failing(column), rate(rule_id), "_row_number")
+        query = failing_rows_query(npi_check_failing(column, dialect), "_row_number")
         built.append(sql_rule(rule_id, column, query, f"{column} is an NPI with a valid check digit", rate(rule_id)))
     for reference in rules.get("references") or []:
         built.append(_reference_rule(name, reference, rate(f"{name}.references.{reference['column']}")))
     for condition in rules.get("row_conditions") or []:
         rule_id = f"{name}.{condition['name']}.{condition['column']}"
-        query = failing_rows_query(f"({condition['failing_when']})", rate(rule_id), "_row_number")
+        query = failing_rows_query(f"({condition['failing_when']})", "_row_number")
         description = f"{condition['name'].replace('_', ' ')} ({condition['column']})"
         built.append(sql_rule(rule_id, condition["column"], query, description, rate(rule_id)))
     for pair in rules.get("category_pairs") or []:
@@ -303,7 +296,7 @@ def _reference_rule(source_name: str, reference: dict[str, Any], rate: float) ->
     condition = f"{column} is not null and {column} not in ({' union all '.join(targets)})"
     rule_id = f"{source_name}.references.{column}"
     description = f"{column} exists in {' or '.join(reference['to'])}"
-    return sql_rule(rule_id, column, failing_rows_query(condition, rate, "_row_number"), description, rate)
+    return sql_rule(rule_id, column, failing_rows_query(condition, "_row_number"), description, rate)
 
 
 def _table_of(source_name: str) -> str:
@@ -318,8 +311,11 @@ def raw_suites(
     rules: dict[str, dict[str, Any]],
     manifest: dict | None,
     present_tables: set[str],
+    dialect: SqlDialect = DUCKDB,
 ) -> list[SuiteSpec]:
     """One suite per registry source whose raw table exists, validating the rows of ``batch_id``.
+
+    ``present_tables`` are lower-case table names of the raw schema; ``dialect`` is the warehouse's SQL dialect.
 
     A source in the manifest whose table does not exist gets a suite of its reconciliation rule alone on an empty
     query, so the checkpoint fails naming it instead of crashing.
@@ -332,9 +328,9 @@ def raw_suites(
                 suites.append(_missing_table_suite(source))
             continue
         suite_rules = [
-            *registry_rules(source, thresholds),
+            *registry_rules(source, thresholds, dialect),
             reconciliation_rule(source, batch_id, manifest),
-            *configured_rules(source, rules.get(source.name, {}), thresholds),
+            *configured_rules(source, rules.get(source.name, {}), thresholds, dialect),
         ]
         suites.append(SuiteSpec(f"raw.{source.name}", tuple(suite_rules), query=batch_query(source, batch_id)))
     return suites

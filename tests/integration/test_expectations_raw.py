@@ -82,6 +82,16 @@ def test_raw_checkpoint_passes_a_clean_batch(clean_checked):
     duckdb.connect(str(clean_checked.warehouse)).close()  # the gate released the file: a writer can open it
 
 
+def test_data_docs_build_once_a_page_per_suite_of_the_run_linked_from_the_index(clean_checked):
+    # The checkpoint builds Data Docs in one pass for all its validations (not once per validation, as GX's
+    # stock action does): each suite still gets its validation page, and the index links every one.
+    index = (clean_checked.docs / "index.html").read_text(encoding="utf-8")
+    for name in load_registry().sources:
+        pages = list((clean_checked.docs / "validations" / "raw" / name).rglob("*.html"))
+        assert len(pages) == 1, name
+        assert pages[0].name in index, name
+
+
 def _columns_of(outcome) -> set[str]:
     return set(re.split(r"[+,] ?", outcome.column)) if outcome.column else set()
 

@@ -10,6 +10,7 @@ from expectations.duckdb_support import UnsupportedVersionError, check_versions
 from expectations.raw_suites import load_raw_rules, registry_rules
 from expectations.rules import (
     DEFAULT_THRESHOLDS,
+    ExpectNoFailingRows,
     RulesConfigError,
     Thresholds,
     failing_rows_query,
@@ -42,16 +43,21 @@ def test_threshold_outside_zero_to_one_is_refused_naming_the_file(tmp_path):
         load_thresholds(path, "raw")
 
 
-@pytest.mark.parametrize(("failing", "rate", "returned"), [(4, 0.0, 4), (4, 0.05, 0), (6, 0.05, 6)])
-def test_failing_rows_query_returns_rows_only_beyond_the_tolerated_share(failing, rate, returned):
-    query = failing_rows_query("value < 0", rate, "row_id").format(batch="numbers")
+def test_failing_rows_query_selects_the_rows_meeting_the_condition():
+    query = failing_rows_query("value < 0", "row_id").format(batch="numbers")
     with duckdb.connect() as connection:
-        connection.execute(
-            "create table numbers as select range as row_id, case when range < ? then -1 else 1 end as value"
-            " from range(100)",
-            [failing],
-        )
-        assert len(connection.execute(query).fetchall()) == returned
+        connection.execute("create table numbers as select range as row_id, range - 4 as value from range(100)")
+        assert sorted(row for (row,) in connection.execute(query).fetchall()) == [0, 1, 2, 3]
+
+
+# 100 rows in the batch: a 5% threshold tolerates 5 failing rows, not 6; without a threshold one row fails the rule.
+@pytest.mark.parametrize(
+    ("failing", "rate", "passes"), [(0, 0.0, True), (1, 0.0, False), (4, 0.05, True), (5, 0.05, True), (6, 0.05, False)]
+)
+def test_no_failing_rows_expectation_tolerates_its_share_of_the_batch_and_reports_the_count(failing, rate, passes):
+    expectation = ExpectNoFailingRows(unexpected_rows_query="select 1 from {batch}", max_failing_rate=rate)
+    result = expectation._validate({"unexpected_rows_query.row_count": failing, "table.row_count": 100})
+    assert result == {"success": passes, "result": {"observed_value": failing}}
 
 
 def test_npi_check_sql_agrees_with_the_luhn_rule():

@@ -1,5 +1,6 @@
 # Two commands on a fresh clone: `make run` (the main job on the embedded DuckDB) and `make test`.
-# Everything else is installed by the targets below: a virtual environment, uv, and the pinned lock.
+# Everything else is installed by the targets below: a virtual environment, uv, and the pinned lock (compiled to
+# bytecode once at install, so the many Python processes of a run and of the tests do not each recompile imports).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
@@ -21,7 +22,7 @@ browser:
 $(VENV)/.installed: pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -r requirements.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 

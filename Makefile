@@ -26,12 +26,10 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
-# The main job so far: land the initial batch (once), load it into the embedded warehouse (a re-run skips what is
-# loaded) and build the dbt model on it. `hospital run` (the Prefect pipeline) replaces this.
+# The main job: the whole pipeline (land the initial batch once, load, raw gate, dbt build, snapshots, marts gate,
+# dbt docs, publish) on the embedded DuckDB through Prefect (a temporary local server unless PREFECT_API_URL is set).
 run: install
-	$(VENV)/bin/hospital generate --skip-existing
-	$(VENV)/bin/hospital load $$($(PY) -c "from flows.settings import Settings; from generators.batch import initial_batch_id; s = Settings(); print(initial_batch_id(s.start_date, s.end_date))")
-	$(VENV)/bin/dbt build --project-dir dbt_project --profiles-dir dbt_project
+	$(VENV)/bin/hospital run
 
 test: install
 	$(VENV)/bin/ruff check .
@@ -44,6 +42,9 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/generate_bench.py
+	$(PY) benchmarks/dbt_bench.py
+	$(PY) benchmarks/gx_bench.py
+	$(PY) benchmarks/run_bench.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: install

@@ -101,3 +101,11 @@ def generate(
 from flows.load_cli import load  # noqa: E402  (registered after app is defined)
 
 app.command("load")(load)
+
+from flows import run_cli  # noqa: E402  (registered after app is defined)
+
+app.command("run")(run_cli.run)
+app.command("backfill")(run_cli.backfill)
+app.command("status")(run_cli.status)
+app.command("docs")(run_cli.docs)
+app.command("serve")(run_cli.serve)

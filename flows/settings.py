@@ -42,6 +42,16 @@ class DataHome:
         return self.root / "dbt_docs"
 
     @property
+    def dbt_target(self) -> Path:
+        """dbt's build output for pipeline runs (manifest, run results, compiled SQL; no data values)."""
+        return self.root / "dbt" / "target"
+
+    @property
+    def dbt_logs(self) -> Path:
+        """dbt's log files for pipeline runs."""
+        return self.root / "dbt" / "logs"
+
+    @property
     def reports(self) -> Path:
         """Published reports: ``latest/`` and one folder per run date."""
         return self.root / "reports"
@@ -74,6 +84,18 @@ class Settings(BaseSettings):
     end_date: dt.date = Field(default=dt.date(2025, 12, 31), description="Last day of the initial batch.")
     defect_rate: float = Field(default=0.0, ge=0.0, le=0.5, description="Share of rows given a defect.")
     workers: int = Field(default=1, ge=1, description="Processes used to generate partitions.")
+    timezone: str = Field(
+        default="America/Chicago",
+        description="The hospitals' time zone: decides which day a scheduled run processes (cron and 'yesterday').",
+    )
+    lock_timeout_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="How long a pipeline run waits for another run on the same warehouse file before failing.",
+    )
+    dbt_project_dir: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "dbt_project", description="The dbt project folder."
+    )
 
     @cached_property
     def paths(self) -> DataHome:

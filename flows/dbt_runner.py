@@ -1,0 +1,131 @@
+"""dbt commands through prefect-dbt's ``PrefectDbtRunner`` (each dbt node becomes a Prefect task), gated on results.
+
+The runner is created with ``raise_on_failure=False`` so a failed node does not surface as an opaque exception;
+``run_dbt`` then fails the stage itself, naming every errored or failed node. The DuckDB file dbt-duckdb keeps
+open in this process is released after every command, so the loader, the gates and the ledger can open it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flows.faults import TransientWarehouseError
+
+_FAILED = {"error", "fail", "runtime error"}
+_LOCK_TEXT = "could not set lock on file"
+
+
+class DbtStageError(RuntimeError):
+    """A dbt command ended with errored or failed nodes (a data or model fault: not retried)."""
+
+
+@dataclass(frozen=True)
+class DbtOutcome:
+    """What one dbt command did: node counts by status, the failed nodes' names and the seconds it took."""
+
+    command: str
+    statuses: dict[str, int] = field(default_factory=dict)
+    failed_nodes: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def nodes(self) -> int:
+        """How many nodes ran (any status)."""
+        return sum(self.statuses.values())
+
+    def describe(self) -> str:
+        """One line: the command and its node counts by status."""
+        counts = ", ".join(f"{count} {status}" for status, count in sorted(self.statuses.items()))
+        return f"dbt {self.command}: {self.nodes} nodes ({counts or 'none'}) in {self.seconds:.1f} s"
+
+
+@contextmanager
+def _warehouse_env(warehouse: Path) -> Iterator[None]:
+    """Point the profile's duckdb target at ``warehouse`` for the duration of one command."""
+    previous = os.environ.get("HOSPITAL_WAREHOUSE_PATH")
+    os.environ["HOSPITAL_WAREHOUSE_PATH"] = str(warehouse)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HOSPITAL_WAREHOUSE_PATH", None)
+        else:
+            os.environ["HOSPITAL_WAREHOUSE_PATH"] = previous
+
+
+def release_warehouse() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+        DuckDBConnectionManager._ENV = None
+    DuckDBConnectionManager.close_all_connections()
+
+
+def run_dbt(
+    args: list[str],
+    *,
+    project_dir: Path,
+    warehouse: Path,
+    target_path: Path,
+    log_path: Path,
+    node_tasks: bool = True,
+) -> DbtOutcome:
+    """Run one dbt command (``["build", ...]``, ``["snapshot"]``, ``["docs", "generate"]``) on ``warehouse``.
+
+    Raises ``TransientWarehouseError`` when dbt could not lock the warehouse file (retried by the caller's task
+    policy), ``DbtStageError`` naming the errored and failed nodes otherwise. ``node_tasks=False`` runs the
+    command without a Prefect task per node (``docs generate`` compiles every node; nothing worth a task each).
+    """
+    import time
+
+    from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
+
+    command = " ".join(arg for arg in args if not arg.startswith("{"))[:100]  # leave --vars values out
+    settings = PrefectDbtSettings(project_dir=project_dir, profiles_dir=project_dir, target_path=target_path)
+    runner = PrefectDbtRunner(
+        settings=settings, raise_on_failure=False, disable_assets=True, _disable_callbacks=not node_tasks
+    )
+    began = time.perf_counter()
+    try:
+        with _warehouse_env(warehouse):
+            result = runner.invoke([*args, "--log-path", str(log_path)])
+    except ValueError as exc:  # the runner wraps an exception raised by dbt itself (parse error, no connection)
+        if _LOCK_TEXT in str(exc).lower():
+            raise TransientWarehouseError(
+                f"dbt {command}: the warehouse {warehouse} is locked by another process; retrying"
+            ) from None
+        raise DbtStageError(f"dbt {command} could not run: {_first_line(str(exc))}") from None
+    finally:
+        release_warehouse()
+    seconds = time.perf_counter() - began
+    statuses: dict[str, int] = {}
+    failed: list[str] = []
+    lock_failure = False
+    for node_result in getattr(result.result, "results", None) or []:
+        status = str(getattr(node_result.status, "value", node_result.status)).lower()
+        statuses[status] = statuses.get(status, 0) + 1
+        if status in _FAILED:
+            failed.append(f"{node_result.node.resource_type} {node_result.node.name} ({status})")
+            lock_failure = lock_failure or _LOCK_TEXT in str(node_result.message or "").lower()
+    outcome = DbtOutcome(command, statuses, tuple(failed), seconds)
+    if lock_failure:
+        raise TransientWarehouseError(f"dbt {command}: the warehouse {warehouse} is locked by another process")
+    if failed or not result.success:
+        listed = "; ".join(failed[:20]) + (f"; ... and {len(failed) - 20} more" if len(failed) > 20 else "")
+        raise DbtStageError(
+            f"dbt {outcome.command} failed: {len(failed)} node(s) errored or failed: {listed or 'see the dbt log'}. "
+            f"Details per node are in the run's dbt task logs and in {log_path}/dbt.log; fix the model or the data "
+            "and re-run the batch"
+        )
+    return outcome
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else "no message"

@@ -1,0 +1,96 @@
+"""Stages 7 and 8: generate the dbt docs site, then publish the report (reports/), only after both gates passed.
+
+Publishing writes ``reports/<run date>/`` and then replaces ``reports/latest/``; a run that failed a gate never
+reaches this stage, so the last good report stays the latest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+
+from flows.dbt_runner import run_dbt
+from flows.faults import RETRY_JITTER_FACTOR, TRANSIENT_RETRY_DELAYS, retry_transient
+
+_RETRY = {
+    "retries": len(TRANSIENT_RETRY_DELAYS),
+    "retry_delay_seconds": TRANSIENT_RETRY_DELAYS,
+    "retry_jitter_factor": RETRY_JITTER_FACTOR,
+    "retry_condition_fn": retry_transient,
+}
+
+
+@task(name="dbt-docs-generate", **_RETRY)
+def generate_dbt_docs(project_dir: Path, warehouse: Path, docs_dir: Path, log_path: Path) -> Path:
+    """``dbt docs generate`` into ``docs_dir`` (index.html, manifest.json, catalog.json); returns index.html."""
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    run_dbt(
+        ["docs", "generate"],
+        project_dir=project_dir,
+        warehouse=warehouse,
+        target_path=docs_dir,
+        log_path=log_path,
+        node_tasks=False,
+    )
+    return docs_dir / "index.html"
+
+
+@task(name="publish-report", **_RETRY)
+def publish_report(
+    warehouse: Path, reports_dir: Path, run_id: str, run_date: dt.date, checkpoints: list[dict],
+    data_docs_url: str | None, dbt_docs_dir: Path,
+) -> dict:  # fmt: skip
+    """Publish the report; returns where it went (latest and dated folders, the HTML file, suppressed cells)."""
+    from flows.artifacts import as_url
+    from flows.validate import outcome_from_dict
+    from reports import publish
+
+    result = publish(
+        warehouse_path=warehouse,
+        reports_dir=reports_dir,
+        run_id=run_id,
+        run_date=run_date,
+        checkpoints=[outcome_from_dict(c) for c in checkpoints],
+        data_docs_url=data_docs_url,
+        dbt_docs_url=as_url(dbt_docs_dir / "index.html"),
+        dbt_target_dir=dbt_docs_dir,  # its manifest.json gives the data dictionary the models' descriptions
+    )
+    return {
+        "latest_dir": str(result.latest_dir),
+        "dated_dir": str(result.dated_dir),
+        "report_html": str(result.report_html),
+        "run_dir": str(result.run_dir) if result.run_dir else None,
+        "files": len(result.files),
+        "suppressed_cells": result.suppressed_cells,
+    }
+
+
+@flow(name="publish-reports")
+def publish_reports(
+    project_dir: str,
+    warehouse_path: str,
+    dbt_docs_dir: str,
+    dbt_log_path: str,
+    reports_dir: str,
+    run_id: str,
+    run_date: dt.date,
+    checkpoints: list[dict],
+    data_docs_url: str | None = None,
+) -> dict:
+    """Generate the dbt docs, then publish the report with links to Data Docs and dbt docs."""
+    logger = get_run_logger()
+    index = generate_dbt_docs(Path(project_dir), Path(warehouse_path), Path(dbt_docs_dir), Path(dbt_log_path))
+    logger.info("dbt docs generated: %s", index)
+    published = publish_report(
+        Path(warehouse_path), Path(reports_dir), run_id, run_date, checkpoints, data_docs_url, Path(dbt_docs_dir)
+    )
+    published["dbt_docs_index"] = str(index)
+    logger.info(
+        "report published: %s (%d files, %d small cells suppressed)",
+        published["report_html"],
+        published["files"],
+        published["suppressed_cells"],
+    )
+    return published

@@ -1,0 +1,128 @@
+"""The pipeline-runs ledger, ``ledger.pipeline_runs`` in the warehouse file: one row per run of a batch.
+
+A run starts as ``running`` and ends ``published`` or ``failed`` (with the stage and the gate's message). A batch
+whose latest run is ``published`` is done: running it again changes nothing. Connections are opened per call and
+closed at once, so dbt and the quality gates can open the file between two calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+TABLE = "ledger.pipeline_runs"
+_DDL = f"""
+create table if not exists {TABLE} (
+    run_id varchar not null,
+    batch_id varchar not null,
+    run_date date not null,
+    flow_run_id varchar,
+    status varchar not null,
+    stage varchar,
+    message varchar,
+    rows_loaded bigint,
+    report_dir varchar,
+    started_at timestamptz not null,
+    finished_at timestamptz
+)"""
+_COLUMNS = (
+    "run_id, batch_id, run_date, flow_run_id, status, stage, message, rows_loaded, report_dir, started_at, finished_at"
+)
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """One row of ``ledger.pipeline_runs``. Messages name stages, checkpoints and expectations, never values."""
+
+    run_id: str
+    batch_id: str
+    run_date: dt.date
+    flow_run_id: str | None
+    status: str
+    stage: str | None
+    message: str | None
+    rows_loaded: int | None
+    report_dir: str | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect(str(warehouse))
+    connection.execute("set TimeZone = 'UTC'")
+    connection.execute("create schema if not exists ledger")
+    connection.execute(_DDL)
+    return connection
+
+
+def start_run(warehouse: Path, *, run_id: str, batch_id: str, run_date: dt.date, flow_run_id: str | None) -> None:
+    """Record that a run of ``batch_id`` started (status ``running``)."""
+    with _connect(warehouse) as connection:
+        connection.execute(
+            f"insert into {TABLE} ({_COLUMNS}) values (?, ?, ?, ?, 'running', null, null, null, null, ?, null)",  # noqa: S608
+            [run_id, batch_id, run_date, flow_run_id, dt.datetime.now(dt.UTC)],
+        )
+
+
+def finish_run(
+    warehouse: Path,
+    *,
+    run_id: str,
+    status: str,
+    stage: str | None,
+    message: str | None = None,
+    rows_loaded: int | None = None,
+    report_dir: str | None = None,
+) -> None:
+    """Close a run: ``published`` or ``failed`` at ``stage`` with ``message``."""
+    if status not in {"published", "failed"}:
+        raise ValueError(f"a run ends 'published' or 'failed', not {status!r}")
+    with _connect(warehouse) as connection:
+        connection.execute(
+            f"update {TABLE} set status = ?, stage = ?, message = ?, rows_loaded = coalesce(?, rows_loaded), "  # noqa: S608
+            "report_dir = ?, finished_at = ? where run_id = ?",
+            [status, stage, message, rows_loaded, report_dir, dt.datetime.now(dt.UTC), run_id],
+        )
+
+
+def _read(warehouse: Path, where: str, params: list, limit: int) -> list[PipelineRun]:
+    if not warehouse.exists():
+        return []
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        exists = connection.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'ledger' and table_name = 'pipeline_runs'"
+        ).fetchone()[0]
+        if not exists:
+            return []
+        connection.execute("set TimeZone = 'UTC'")
+        rows = connection.execute(
+            f"select {_COLUMNS} from {TABLE} {where} order by started_at desc, run_id desc limit {int(limit)}",  # noqa: S608
+            params,
+        ).fetchall()
+    return [PipelineRun(*row) for row in rows]
+
+
+def latest_run(warehouse: Path, batch_id: str) -> PipelineRun | None:
+    """The most recent run of ``batch_id``, or None if it never ran."""
+    runs = _read(warehouse, "where batch_id = ?", [batch_id], 1)
+    return runs[0] if runs else None
+
+
+def last_runs(warehouse: Path, limit: int = 10) -> list[PipelineRun]:
+    """The most recent runs, newest first (an empty list when the warehouse or the ledger does not exist)."""
+    return _read(warehouse, "", [], limit)
+
+
+def last_published(warehouse: Path) -> PipelineRun | None:
+    """The most recent published run (its report is the latest one)."""
+    runs = _read(warehouse, "where status = 'published'", [], 1)
+    return runs[0] if runs else None
+
+
+def published_batches(warehouse: Path) -> set[str]:
+    """Batch ids that have a published run."""
+    return {run.batch_id for run in _read(warehouse, "where status = 'published'", [], 100_000)}

@@ -1,0 +1,106 @@
+"""Stages 3 and 6: the quality gates. Runs the ``raw`` or ``marts`` Great Expectations checkpoint (expectations/).
+
+A failed gate fails the stage once, with the gate's message (suite, expectation, column, failing count, Data Docs
+page), and is never retried; a locked warehouse is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow, get_run_logger, task
+
+from flows.artifacts import publish_checkpoint_table
+from flows.faults import RETRY_JITTER_FACTOR, TRANSIENT_RETRY_DELAYS, retry_transient
+
+
+@task(
+    name="run-checkpoint",
+    retries=len(TRANSIENT_RETRY_DELAYS),
+    retry_delay_seconds=TRANSIENT_RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER_FACTOR,
+    retry_condition_fn=retry_transient,
+)
+def run_checkpoint_task(
+    checkpoint: str, warehouse: Path, data_docs: Path, batch_id: str | None, landing: Path | None
+) -> dict:
+    """Run one checkpoint and return its outcome as a dict (names, counts and percentages only)."""
+    from expectations import run_checkpoint
+
+    outcome = run_checkpoint(
+        checkpoint,
+        warehouse_path=warehouse,
+        data_docs_dir=data_docs,
+        batch_id=batch_id,
+        landing_dir=landing,
+        raise_on_failure=False,
+    )
+    released = release_engines(warehouse)
+    get_run_logger().debug("disposed %d SQLAlchemy engine(s) on %s after the checkpoint", released, warehouse)
+    return outcome.to_dict()
+
+
+def release_engines(warehouse: Path) -> int:
+    """Dispose SQLAlchemy engines still open on ``warehouse`` in this process; returns how many there were.
+
+    DuckDB refuses a read-write connection while a read-only one to the same file is open in the process, so an
+    engine GX created and never disposed would make every later stage fail. Defensive: a checkpoint should close
+    its own engines, and then this finds none.
+    """
+    import gc
+
+    import sqlalchemy as sa
+
+    gc.collect()
+    target = str(Path(warehouse).resolve())
+    found = 0
+    for candidate in gc.get_objects():
+        if isinstance(candidate, sa.engine.Engine) and candidate.url.get_backend_name() == "duckdb":
+            database = candidate.url.database or ""
+            if database and str(Path(database).resolve()) == target:
+                candidate.dispose()
+                found += 1
+    return found
+
+
+def outcome_from_dict(data: dict):  # -> CheckpointOutcome
+    """Rebuild a ``CheckpointOutcome`` from its ``to_dict()`` form."""
+    from expectations.results import CheckpointOutcome, ExpectationOutcome
+
+    return CheckpointOutcome(
+        checkpoint=data["checkpoint"],
+        success=data["success"],
+        run_id=data["run_id"],
+        batch_id=data.get("batch_id"),
+        data_docs_index=Path(data["data_docs_index"]) if data.get("data_docs_index") else None,
+        outcomes=tuple(ExpectationOutcome(**o) for o in data.get("outcomes", [])),
+        seconds=data.get("seconds", 0.0),
+    )
+
+
+@flow(name="validate")
+def validate(
+    checkpoint: Literal["raw", "marts"],
+    warehouse_path: str,
+    data_docs_dir: str,
+    batch_id: str | None = None,
+    landing_dir: str | None = None,
+) -> dict:
+    """Run the ``checkpoint`` gate; raise ``QualityGateFailed`` (the run stops) when an expectation failed."""
+    from expectations.results import QualityGateFailed
+
+    logger = get_run_logger()
+    data = run_checkpoint_task(
+        checkpoint, Path(warehouse_path), Path(data_docs_dir), batch_id, Path(landing_dir) if landing_dir else None
+    )
+    outcome = outcome_from_dict(data)
+    publish_checkpoint_table(outcome)
+    if not outcome.success:
+        error = QualityGateFailed(outcome)
+        logger.error("%s", error)
+        raise error
+    logger.info(
+        "checkpoint %s passed: %d expectations in %.1f s", outcome.checkpoint, outcome.evaluated, outcome.seconds
+    )
+    return data

@@ -171,7 +171,7 @@ def check_complements(name: str, frame: pd.DataFrame, spec: MartSpec) -> list[st
     problems = []
     suppressed_sets = frame[SUPPRESSED_COLUMN].fillna("").str.split(",")
     for column in spec.counts:
-        mask = np.array([column in names for names in suppressed_sets])
+        mask = np.array([column in names for names in suppressed_sets], dtype=bool)  # empty marts too
         known = pd.to_numeric(frame[column], errors="coerce").notna().to_numpy()
         for grouping in margin_groupings(spec):
             group_ids = _group_ids(frame, grouping)

@@ -24,8 +24,13 @@ SOUND = f"""
 create schema raw; create schema marts;
 create table raw.registration__patients as
     select '{PATIENT[0]}' as first_name, '{PATIENT[1]}' as last_name, '{PATIENT[2]}' as address_line;
-create table marts.fct_admissions as
-    select * from (values (date '2024-01-05'), (date '2024-02-10'), (date '2024-03-20')) as t(admission_date);
+-- Instants are UTC; KPI months are Chicago's. The last stay is on 31 March local time but 1 April in UTC: no
+-- mart needs an April row for it.
+create table marts.fct_admissions as select * from (values
+    (timestamp '2024-01-05 15:00:00', timestamp '2024-01-07 15:00:00'),
+    (timestamp '2024-02-10 15:00:00', timestamp '2024-02-12 15:00:00'),
+    (timestamp '2024-03-20 15:00:00', timestamp '2024-03-22 15:00:00'),
+    (timestamp '2024-04-01 04:30:00', timestamp '2024-04-01 04:45:00')) as t(admitted_at, discharged_at);
 create table marts.fct_charges as
     select * from (values (date '2024-01-05', 100.0), (date '2024-02-10', 20.0), (date '2024-03-20', 50.5))
     as t(service_date, amount_usd);
@@ -33,7 +38,7 @@ create table marts.fct_claims as select * from (values
     (timestamp '2024-01-06 10:00:00', true), (timestamp '2024-02-06 10:00:00', false),
     (timestamp '2024-03-06 10:00:00', true)) as t(submitted_at, is_denied_initially);
 create table marts.mart_admissions_monthly as select * from (values
-    ('H001', date '2024-01-01', 1), ('H001', date '2024-02-01', 1), ('H001', date '2024-03-01', 1))
+    ('H001', date '2024-01-01', 1), ('H001', date '2024-02-01', 1), ('H001', date '2024-03-01', 2))
     as t(hospital_id, month_date, admission_count);
 create table marts.mart_claim_denials as select * from (values
     ('PAY01', date '2024-01-01', 1, 1.0), ('PAY01', date '2024-02-01', 1, 0.0), ('PAY01', date '2024-03-01', 1, 1.0))

@@ -9,6 +9,7 @@ rerun. dbt runs as the CLI the pipeline calls (a subprocess), with its target an
 folder. Generation and loading are timed for context only. Prints one Markdown table.
 
     .venv/bin/python benchmarks/dbt_bench.py [--patients 10000 100000 1000000] [--years 1] [--work DIR]
+        [--project DIR] [--full-daily-tests] [--compare-daily DIR]
 
 The machine may be shared: the figures are wall-clock seconds of one run, not a best of several.
 """
@@ -53,21 +54,29 @@ class Figures:
     daily_build_seconds: float
     full_facts_seconds: float
     daily_facts_seconds: float
+    full_tests_seconds: float
+    daily_tests_seconds: float
     fact_rows: int
     nodes: int
+    compare_daily_seconds: float | None = None
+    compare_daily_tests_seconds: float | None = None
 
 
-def facts_seconds(work: Path) -> float:
-    """Seconds dbt spent building the incremental facts in the last command (from its run_results.json)."""
+def node_seconds(work: Path) -> tuple[float, float]:
+    """Node seconds of the last command (run_results.json): (incremental facts built, data tests run)."""
     results = json.loads((work / "target" / "run_results.json").read_text(encoding="utf-8"))["results"]
-    return sum(item["execution_time"] for item in results if item["unique_id"].split(".")[-1] in INCREMENTAL_FACTS)
+    facts = sum(item["execution_time"] for item in results if item["unique_id"].split(".")[-1] in INCREMENTAL_FACTS)
+    tests = sum(item["execution_time"] for item in results if item["unique_id"].startswith("test."))
+    return facts, tests
 
 
-def dbt_build(warehouse: Path, work: Path) -> tuple[float, int]:
+def dbt_build(warehouse: Path, work: Path, project: Path, dbt_vars: str | None = None) -> tuple[float, int]:
     """Run ``dbt build`` on the warehouse; return (wall seconds, nodes run). Raises when dbt fails."""
     environment = {**os.environ, "HOSPITAL_WAREHOUSE_PATH": str(warehouse), "DBT_TARGET": "duckdb"}
-    command = [str(DBT), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+    command = [str(DBT), "build", "--project-dir", str(project), "--profiles-dir", str(project),
                "--target-path", str(work / "target"), "--log-path", str(work / "logs")]  # fmt: skip
+    if dbt_vars:
+        command += ["--vars", dbt_vars]
     started = time.perf_counter()
     completed = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
@@ -84,7 +93,9 @@ def load(batch: Path, warehouse: Path) -> int:
     return sum(file.rows_loaded for file in result.files)
 
 
-def bench(patients: int, years: int, work: Path) -> Figures:
+def bench(
+    patients: int, years: int, work: Path, project: Path, scoped_daily_tests: bool, compare: Path | None = None
+) -> Figures:
     """Generate, load and build one network size in ``work``."""
     registry = load_registry()
     network = NetworkSpec(seed=2024, patients=patients, start_date=START)
@@ -97,18 +108,29 @@ def bench(patients: int, years: int, work: Path) -> Figures:
     started = time.perf_counter()
     raw_rows = load(initial.path, warehouse)
     load_seconds = time.perf_counter() - started
-    full_seconds, nodes = dbt_build(warehouse, work)
-    full_facts = facts_seconds(work)
+    full_seconds, nodes = dbt_build(warehouse, work, project)
+    full_facts, full_tests = node_seconds(work)
+    # The daily command: tests of the large models limited to the rows loaded from now on (the daily batch).
+    loaded_after = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
     daily_rows = load(daily.path, warehouse)
-    daily_seconds, _ = dbt_build(warehouse, work)
-    daily_facts = facts_seconds(work)
+    compare_seconds = compare_tests = None
+    if compare is not None:  # the same day on a copy of the same warehouse, built by the other project
+        copy = work / "compare.duckdb"
+        shutil.copyfile(warehouse, copy)
+        compare_seconds, _ = dbt_build(copy, work, compare)
+        _, compare_tests = node_seconds(work)
+        copy.unlink()
+    daily_vars = f"{{tests_loaded_after: '{loaded_after}'}}" if scoped_daily_tests else None
+    daily_seconds, _ = dbt_build(warehouse, work, project, daily_vars)
+    daily_facts, daily_tests = node_seconds(work)
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         (fact_rows,) = connection.execute(
             "select (select count(*) from marts.fct_admissions) + (select count(*) from marts.fct_appointments)"
             " + (select count(*) from marts.fct_charges) + (select count(*) from marts.fct_claims)"
         ).fetchone()
     return Figures(patients, raw_rows, daily_rows, generate_seconds, load_seconds, full_seconds, daily_seconds,
-                   full_facts, daily_facts, fact_rows, nodes)  # fmt: skip
+                   full_facts, daily_facts, full_tests, daily_tests, fact_rows, nodes, compare_seconds,
+                   compare_tests)  # fmt: skip
 
 
 def main() -> None:
@@ -117,26 +139,42 @@ def main() -> None:
     parser.add_argument("--patients", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--years", type=int, default=1)
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one, removed)")
+    parser.add_argument("--project", type=Path, default=PROJECT, help="dbt project to time (default: dbt_project/)")
+    parser.add_argument("--full-daily-tests", action="store_true", help="daily build without tests_loaded_after")
+    parser.add_argument("--compare-daily", type=Path, default=None, help="also time this project's daily build")
     arguments = parser.parse_args()
     root = arguments.work or Path(tempfile.mkdtemp(prefix="dbt_bench_"))
     print(f"dbt build benchmark: {arguments.years} year(s) of history from {START}; {platform.platform()}, "
-          f"{os.cpu_count()} CPUs; DuckDB threads as profiles.yml (4)", flush=True)  # fmt: skip
+          f"{os.cpu_count()} CPUs; DuckDB threads as profiles.yml (4); project {arguments.project}; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     print("| patients | raw rows | daily rows | generate s | load s | dbt nodes | fact rows "
-          "| full build s | daily incremental build s | facts, full s | facts, daily s |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+          "| full build s | daily incremental build s | facts, full s | facts, daily s | tests, full s "
+          "| tests, daily s | load avg |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     try:
         for patients in arguments.patients:
             work = root / f"p{patients}"
             work.mkdir(parents=True)
             try:
-                figures = bench(patients, arguments.years, work)
+                figures = bench(
+                    patients,
+                    arguments.years,
+                    work,
+                    arguments.project,
+                    not arguments.full_daily_tests,
+                    arguments.compare_daily,
+                )
             finally:
                 shutil.rmtree(work / "landing", ignore_errors=True)
             print(f"| {figures.patients:,} | {figures.raw_rows:,} | {figures.daily_rows:,} "
                   f"| {figures.generate_seconds:.1f} | {figures.load_seconds:.1f} | {figures.nodes} "
                   f"| {figures.fact_rows:,} | {figures.full_build_seconds:.1f} "
                   f"| {figures.daily_build_seconds:.1f} | {figures.full_facts_seconds:.1f} "
-                  f"| {figures.daily_facts_seconds:.1f} |", flush=True)  # fmt: skip
+                  f"| {figures.daily_facts_seconds:.1f} | {figures.full_tests_seconds:.1f} "
+                  f"| {figures.daily_tests_seconds:.1f} | {os.getloadavg()[0]:.1f} |", flush=True)  # fmt: skip
+            if figures.compare_daily_seconds is not None:
+                print(f"  same day, project {arguments.compare_daily}: daily build {figures.compare_daily_seconds:.1f}"
+                      f" s, tests {figures.compare_daily_tests_seconds:.1f} node s", flush=True)  # fmt: skip
             if arguments.work is None:
                 shutil.rmtree(work, ignore_errors=True)
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,11 +61,25 @@ class Marts:
     runs: dict[str, list[dbtRunnerResult]] = field(default_factory=dict)
 
 
-def build(project: Path, root: Path, warehouse: Path, *extra: str) -> dbtRunnerResult:
+def build(
+    project: Path, root: Path, warehouse: Path, *extra: str, tests_loaded_after: str | None = None, command="build"
+) -> dbtRunnerResult:
+    """``dbt build`` (or ``command``) of the marts; ``tests_loaded_after`` is the daily command's test scope."""
+    dbt_vars = (
+        VARS
+        if tests_loaded_after is None
+        else [VARS[0], VARS[1][:-1] + f", tests_loaded_after: '{tests_loaded_after}'}}"]
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HOSPITAL_WAREHOUSE_PATH", str(warehouse))
         patch.setenv("DBT_TARGET", "duckdb")
-        return invoke(project, root, "build", *SELECT, *VARS, *extra)
+        selection = SELECT if command == "build" else []
+        return invoke(project, root, command, *selection, *dbt_vars, *extra)
+
+
+def utc_now() -> str:
+    """Now in UTC, as the daily command's ``tests_loaded_after`` (rows loaded from now on are the day's)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +93,14 @@ def marts(tmp_path_factory) -> Iterator[Marts]:
     batches = [generate_initial(run.landing, NETWORK, INITIAL_END, registry=registry)]
     batches += [generate_daily(run.landing, NETWORK, day, registry=registry) for day in DAILY]
 
+    # As the pipeline runs it: the first build tests every row, each daily build (the daily command) tests the
+    # large models' rows loaded by that day's load only.
     run.runs["incremental"] = []
-    for batch in batches:
+    for number, batch in enumerate(batches):
+        loaded_after = utc_now()
         load(batch.path, run.incremental)
-        run.runs["incremental"].append(build(project, root, run.incremental))
+        scope = loaded_after if number else None
+        run.runs["incremental"].append(build(project, root, run.incremental, tests_loaded_after=scope))
     for batch in batches:
         load(batch.path, run.full)
     run.runs["full"] = [build(project, root, run.full, "--full-refresh")]
@@ -127,6 +146,47 @@ def test_daily_builds_ran_the_facts_incrementally(marts) -> None:
         item.node.name: getattr(item.node, "compiled_code", "") for item in marts.runs["incremental"][0].result.results
     }
     assert all("loaded_after" not in first[fact] for fact in INCREMENTAL_FACTS)
+    # Narrowed to the day's keys before the staging dedupe (macros/marts/incremental.sql), not a filter on the view.
+    assert all("changed_since_last_run" in compiled[fact] for fact in INCREMENTAL_FACTS)
+
+
+def compiled_tests(result: dbtRunnerResult) -> dict[str, str]:
+    return {
+        item.node.name: item.node.compiled_code for item in result.result.results if item.node.resource_type == "test"
+    }
+
+
+def test_daily_builds_test_the_large_models_on_the_days_rows_and_full_builds_on_all(marts) -> None:
+    daily = compiled_tests(marts.runs["incremental"][-1])
+    scoped = {
+        name for name, sql in daily.items() if "in_scope where _loaded_at >" in sql or "where _loaded_at >" in sql
+    }
+    assert any(name.startswith("unique_stg_billing__charges") for name in scoped)
+    assert any(name.startswith("unique_fct_charges") for name in scoped)
+    small = ("unique_dim_", "not_null_dim_", "unique_stg_facilities", "not_null_stg_facilities")
+    assert not any(name.startswith(small) for name in scoped)  # small tables: every row, every day
+    for result in (marts.runs["incremental"][0], marts.runs["full"][0]):
+        assert not any("_loaded_at >" in sql for sql in compiled_tests(result).values())
+
+
+def test_daily_scoped_tests_fail_on_a_bad_new_row_and_leave_older_rows_out(marts, tmp_path) -> None:
+    # A re-posted charge line with a negative amount (a later posting: it becomes the latest version) loaded now.
+    warehouse = tmp_path / "scoped.duckdb"
+    shutil.copyfile(marts.incremental, warehouse)
+    before = utc_now()
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute(
+            "insert into raw.billing__charges select * replace (-1 * abs(amount) - 1 as amount,"
+            " posted_at + interval 1 day as posted_at, now() as _loaded_at)"
+            " from raw.billing__charges where charge_id is not null and amount > 0 limit 1"
+        )
+    after = utc_now()
+    select = ["--select", "stg_billing__charges"]
+    caught = build(marts.root / "dbt_project", tmp_path, warehouse, *select, tests_loaded_after=before, command="test")
+    skipped = build(marts.root / "dbt_project", tmp_path, warehouse, *select, tests_loaded_after=after, command="test")
+    failed = {item.node.name for item in caught.result.results if item.status == "fail"}
+    assert any(name.startswith("accepted_range_stg_billing__charges_charge_amount_usd") for name in failed), failed
+    assert skipped.success and all(item.status == "pass" for item in skipped.result.results)
 
 
 def test_daily_incremental_runs_give_the_same_marts_as_one_full_refresh(marts) -> None:

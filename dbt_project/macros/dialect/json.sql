@@ -27,7 +27,8 @@
 
 {% macro snowflake__json_element_text(column, index, key) -%}
     {%- if index < 0 -%}
-    get({{ column }}, array_size({{ column }}) {{ index }}):{{ key }}::varchar
+    {#- The explicit integer cast is a no-op on Snowflake; fakesnow needs it (its array_size is unsigned). #}
+    get({{ column }}, (array_size({{ column }}) {{ index }})::integer):{{ key }}::varchar
     {%- else -%}
     get({{ column }}, {{ index }}):{{ key }}::varchar
     {%- endif -%}

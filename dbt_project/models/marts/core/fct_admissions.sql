@@ -14,13 +14,15 @@ with
 
 stg_adt__admissions as (
 
-    select * from {{ ref('stg_adt__admissions') }}
+    -- Incremental run: only the records with a row loaded since the last run, deduplicated after the key filter.
+    {{ staging_rows_since_last_run('stg_adt__admissions') }}
 
 ),
 
 stg_registration__patients as (
 
-    select * from {{ ref('stg_registration__patients') }}
+    -- Incremental run: only the patients of the admissions read (for their age band), not every patient.
+    {{ staging_rows_for_keys('stg_registration__patients', 'select mrn from stg_adt__admissions') }}
 
 ),
 
@@ -41,8 +43,7 @@ new_admissions as (
     select stg_adt__admissions.*
     from stg_adt__admissions
     -- A row without an admission_id is a defect for the quality gate, not an admission.
-    where {{ loaded_since_last_run('stg_adt__admissions') }}
-        and stg_adt__admissions.admission_id is not null
+    where stg_adt__admissions.admission_id is not null
 
 ),
 

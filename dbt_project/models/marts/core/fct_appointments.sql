@@ -14,7 +14,8 @@ with
 
 stg_scheduling__appointments as (
 
-    select * from {{ ref('stg_scheduling__appointments') }}
+    -- Incremental run: only the records with a row loaded since the last run, deduplicated after the key filter.
+    {{ staging_rows_since_last_run('stg_scheduling__appointments') }}
 
 ),
 
@@ -35,8 +36,7 @@ new_appointments as (
     select stg_scheduling__appointments.*
     from stg_scheduling__appointments
     -- A row without an appointment_id is a defect for the quality gate, not an appointment.
-    where {{ loaded_since_last_run('stg_scheduling__appointments') }}
-        and stg_scheduling__appointments.appointment_id is not null
+    where stg_scheduling__appointments.appointment_id is not null
 
 ),
 

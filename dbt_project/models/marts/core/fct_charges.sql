@@ -14,7 +14,8 @@ with
 
 stg_billing__charges as (
 
-    select * from {{ ref('stg_billing__charges') }}
+    -- Incremental run: only the records with a row loaded since the last run, deduplicated after the key filter.
+    {{ staging_rows_since_last_run('stg_billing__charges') }}
 
 ),
 
@@ -29,8 +30,7 @@ new_charges as (
     select stg_billing__charges.*
     from stg_billing__charges
     -- A row without a charge_id is a defect for the quality gate, not a charge line.
-    where {{ loaded_since_last_run('stg_billing__charges') }}
-        and stg_billing__charges.charge_id is not null
+    where stg_billing__charges.charge_id is not null
 
 ),
 

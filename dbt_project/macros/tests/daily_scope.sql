@@ -1,0 +1,92 @@
+{#-
+    Daily test scope (docs/dbt.md, "Daily builds"): with `--vars '{tests_loaded_after: "<UTC instant>"}'` the
+    data tests of the large models check only the rows loaded after that instant; without it (the default, and
+    the weekly full refresh) every test checks every row.
+
+      large staging views  the view's query narrowed to the keys with a row loaded after the instant, with the
+                           key filter on raw before the dedupe (macros/staging/scoped.sql), then the records
+                           whose latest version was loaded after it;
+      incremental facts    their rows with `_loaded_at` after the instant (a filter on a table);
+      everything else      unchanged (small tables, and the integration tables and KPI marts rebuilt in full).
+
+    The test's own `where` config still applies on top. A `relationships` test checks the scoped rows against
+    *all* parents, but reads only the parents whose key is among the child's values when the parent is a
+    large staging view (that narrowing keeps every parent that could match, so the test's verdict is the same).
+-#}
+
+{#- The incremental facts whose tests are limited to new rows by `_loaded_at`. -#}
+{% macro facts_scoped_by_loaded_at() -%}
+    {{ return(['fct_admissions', 'fct_appointments', 'fct_charges']) }}
+{%- endmacro %}
+
+{#- The UTC instant of var('tests_loaded_after') as a SQL timestamp; none when the var is not set. -#}
+{% macro tests_loaded_after() -%}
+    {%- set instant = var('tests_loaded_after', none) -%}
+    {%- if not instant -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,6})?)?',
+                                    instant | string) -%}
+        {{ exceptions.raise_compiler_error(
+            "var tests_loaded_after = '" ~ instant ~ "' is not a UTC instant: pass it as 'YYYY-MM-DD HH:MM:SS' "
+            ~ "(the UTC time just before the day's load started), or leave it out to test every row.") }}
+    {%- endif -%}
+    {{ return("cast('" ~ instant ~ "' as timestamp)") }}
+{%- endmacro %}
+
+{#- dbt's get_where_subquery (what a generic test selects from), with the daily scope applied first. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- set instant = tests_loaded_after() -%}
+    {%- set scoped = none -%}
+    {%- if instant is not none and relation.identifier is defined -%}
+        {%- set narrowed = staging_query_in_scope(relation.identifier, keys_loaded_after=instant) -%}
+        {%- if narrowed is not none -%}
+            {%- set scoped = '(select * from (' ~ narrowed ~ '\n) as in_scope where _loaded_at > ' ~ instant ~ ')' -%}
+        {%- elif relation.identifier in facts_scoped_by_loaded_at() -%}
+            {%- set scoped = '(select * from ' ~ relation ~ ' where _loaded_at > ' ~ instant ~ ')' -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if scoped is none and not where -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {{ return('(select * from ' ~ (scoped ~ ' as scoped' if scoped is not none else relation) ~ (
+        ' where ' ~ where if where else '') ~ ') dbt_subquery') }}
+{%- endmacro %}
+
+{#- dbt's relationships test; under the daily scope a large staging parent is read for the child's keys only. -#}
+{% macro default__test_relationships(model, column_name, to, field) %}
+{%- set parent_key = scoped_staging_key(to.identifier) if to.identifier is defined else none -%}
+{%- set narrowed = none -%}
+{%- if tests_loaded_after() is not none and parent_key == field -%}
+    {%- set keys_in = 'select ' ~ column_name ~ ' from ' ~ model ~ ' where ' ~ column_name ~ ' is not null' -%}
+    {%- set narrowed = staging_query_in_scope(to.identifier, keys_in=keys_in) -%}
+{%- endif %}
+
+with child as (
+    select {{ column_name }} as from_field
+    from {{ model }}
+    where {{ column_name }} is not null
+),
+
+parent as (
+    select {{ field }} as to_field
+    {%- if narrowed is not none %}
+    from (
+{{ narrowed }}
+    ) as parent_in_scope
+    {%- else %}
+    from {{ to }}
+    {%- endif %}
+)
+
+select
+    from_field
+
+from child
+left join parent
+    on child.from_field = parent.to_field
+
+where parent.to_field is null
+
+{% endmacro %}

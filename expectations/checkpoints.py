@@ -1,7 +1,7 @@
 """The ``raw`` and ``marts`` checkpoints: GX suites, validation definitions and a checkpoint, run in the warehouse.
 
 ``run_checkpoint`` builds an ephemeral GX context whose Data Docs site is the data home's ``data_docs`` folder,
-validates by SQL pushdown on the DuckDB file (read-only) or in Snowflake (raw checkpoint), rebuilds Data Docs once
+validates by SQL pushdown on the DuckDB file (read-only) or in Snowflake (both checkpoints), rebuilds Data Docs once
 per run whether the gate passes or fails, and returns a :class:`CheckpointOutcome` of names and counts; on failure
 it raises :class:`QualityGateFailed` after the docs are built. Result formats are fixed at checkpoint level to BASIC
 with no unexpected values, rows or index queries, so no patient value reaches Data Docs, results or logs.
@@ -45,7 +45,6 @@ from flows.registry import Registry, load_registry
 
 __all__ = [
     "RESULT_FORMAT",
-    "WarehouseNotSupportedError",
     "add_snowflake_datasource",
     "add_warehouse_datasource",
     "build_checkpoint",
@@ -69,10 +68,6 @@ WAREHOUSES = ("duckdb", "snowflake")
 
 # Both register their datasource type (`duckdb`, `snowflake_connection`) with GX when this module is imported.
 _ = (DuckDBDatasource, SnowflakeConnectionDatasource)
-
-
-class WarehouseNotSupportedError(ValueError):
-    """This checkpoint cannot run on the requested warehouse; the message says what to do instead."""
 
 
 class UpdateDataDocsOnceAction(UpdateDataDocsAction):
@@ -200,7 +195,7 @@ def run_checkpoint(
     ``raise_on_failure`` is set. Validation results (counts only) are kept in ``results_dir``, default
     ``gx_results`` beside ``data_docs_dir`` in the data home, so Data Docs index every run.
 
-    ``warehouse="duckdb"`` validates the file ``warehouse_path``; ``warehouse="snowflake"`` validates the raw
+    ``warehouse="duckdb"`` validates the file ``warehouse_path``; ``warehouse="snowflake"`` validates either
     checkpoint in Snowflake on connections from ``snowflake_connect`` (see :func:`add_snowflake_datasource`).
     """
     _check_arguments(checkpoint, warehouse, batch_id, warehouse_path, snowflake_connect)
@@ -217,7 +212,8 @@ def run_checkpoint(
         )  # fmt: skip
     else:
         mart_rules = load_marts_rules(rules or DEFAULT_MARTS_RULES)
-        suites = marts_suites(mart_rules, thresholds, _columns(warehouse_path))  # type: ignore[arg-type]
+        columns = _snowflake_columns(snowflake_connect) if snowflake else _columns(warehouse_path)  # type: ignore[arg-type]
+        suites = marts_suites(mart_rules, thresholds, columns, DIALECTS[warehouse])
     context = build_context(data_docs_dir, results_dir or data_docs_dir.parent / "gx_results")
     if warehouse == "snowflake":
         datasource = add_snowflake_datasource(context, snowflake_connect)  # type: ignore[arg-type]
@@ -261,13 +257,6 @@ def _check_arguments(
     if checkpoint == "raw" and not batch_id:
         raise ValueError("the raw checkpoint validates one batch: pass batch_id (the _batch_id of the raw rows)")
     if warehouse == "snowflake":
-        if checkpoint == "marts":
-            raise WarehouseNotSupportedError(
-                "checkpoint 'marts' on warehouse='snowflake': the marts rules (expectations/marts_rules.yml) use "
-                "DuckDB's generate_series and timezone() for month coverage, which have no Snowflake dialect yet. "
-                "Validate the marts on a DuckDB build of the same data, or add the Snowflake month queries to "
-                "expectations/dialects.py (see docs/quality.md, Snowflake)."
-            )
         if snowflake_connect is None:
             raise ValueError(
                 "warehouse='snowflake' needs snowflake_connect=: a function returning a Snowflake connection, e.g. "
@@ -287,6 +276,25 @@ def _snowflake_tables(connect: Callable[[], Any]) -> set[tuple[str, str]]:
         return {(schema, table) for schema, table in cursor.fetchall()}
     finally:
         connection.close()
+
+
+def _snowflake_columns(connect: Callable[[], Any]) -> dict[tuple[str, str], dict[str, str]]:
+    """Column names (lower-cased) and catalogue types of every table and view of the database, by (schema, table)."""
+    connection = connect()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(
+            "select lower(table_schema), lower(table_name), lower(column_name), data_type"
+            " from information_schema.columns where table_schema <> 'INFORMATION_SCHEMA'"
+            " order by table_schema, table_name, ordinal_position"
+        )
+        rows = cursor.fetchall()
+    finally:
+        connection.close()
+    columns: dict[tuple[str, str], dict[str, str]] = {}
+    for schema, table, column, data_type in rows:
+        columns.setdefault((schema, table), {})[column] = data_type
+    return columns
 
 
 def _tables(warehouse_path: Path) -> set[tuple[str, str]]:

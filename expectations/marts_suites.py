@@ -2,6 +2,8 @@
 
 Built from ``marts_rules.yml`` and the tables that exist: one suite per table of the marts schema, plus a
 ``marts.catalog`` suite that fails naming any expected KPI mart that is missing (its rules wait until it exists).
+The same rules run on DuckDB and Snowflake: the rules file's macros and the month spine are written per dialect by
+``expectations/dialects.py``; catalogue names are compared lower-cased (Snowflake upper-cases unquoted names).
 """
 
 # SQL here is assembled from the registry and the rules files (trusted configuration); values are quoted.
@@ -15,6 +17,7 @@ from typing import Any
 
 import great_expectations.expectations as gxe
 
+from expectations.dialects import DUCKDB, MacroError, SqlDialect, render_macros
 from expectations.rules import (
     EXPECTATIONS_DIR,
     Rule,
@@ -41,13 +44,39 @@ def load_marts_rules(path: Path) -> dict[str, Any]:
     if missing:
         raise RulesConfigError(f"{path}: missing section(s) {missing}; see expectations/marts_rules.yml")
     document.setdefault("schema", "marts")
+    for entry, sql in _rule_sql(document):
+        if "{{" in sql and not document.get("local_timezone"):
+            raise RulesConfigError(f"{path}: {entry} uses a macro; set local_timezone (e.g. America/Chicago)")
+        try:
+            render_macros(sql, DUCKDB, timezone=document.get("local_timezone") or "UTC")
+        except MacroError as exc:
+            raise RulesConfigError(f"{path}: {entry}: {exc}") from exc
     return document
 
 
+def _rule_sql(rules: dict[str, Any]) -> list[tuple[str, str]]:
+    """(entry name, SQL) of every SQL snippet of the rules file, for checking its macros."""
+    coverage = rules.get("month_coverage") or {}
+    snippets = [("month_coverage.default", coverage.get("default") or "")]
+    snippets += [(f"month_coverage.by_table.{table}", sql) for table, sql in (coverage.get("by_table") or {}).items()]
+    for entry in rules.get("totals") or []:
+        snippets += [(f"totals.{entry.get('name')}.{side}", entry.get(side) or "") for side in ("mart", "fact")]
+    expressions = ((rules.get("identifiers") or {}).get("raw_values") or {}).get("expressions") or {}
+    snippets += [(f"identifiers.raw_values.expressions.{name}", sql) for name, sql in expressions.items()]
+    return [(entry, str(sql)) for entry, sql in snippets]
+
+
 def marts_suites(
-    rules: dict[str, Any], thresholds: Thresholds, columns: dict[tuple[str, str], dict[str, str]]
+    rules: dict[str, Any],
+    thresholds: Thresholds,
+    columns: dict[tuple[str, str], dict[str, str]],
+    dialect: SqlDialect = DUCKDB,
 ) -> list[SuiteSpec]:
-    """One suite per table of the marts schema, and the catalogue suite."""
+    """One suite per table of the marts schema, and the catalogue suite, in ``dialect``'s SQL.
+
+    ``columns``: column name -> catalogue type of every table, by (schema, table), names lower-cased.
+    """
+    rules = _rendered(rules, dialect)
     schema = rules["schema"]
     tables = {table: cols for (table_schema, table), cols in columns.items() if table_schema == schema}
     suites = [_catalog_suite(schema, rules["expected_tables"], set(tables))]
@@ -55,13 +84,30 @@ def marts_suites(
         table_rules = [
             *_fraction_rules(table, tables[table], rules["fractions"], thresholds),
             *_not_above_rules(table, tables[table], rules.get("not_above") or [], thresholds),
-            *_coverage_rules(schema, table, tables[table], rules["month_coverage"]),
+            *_coverage_rules(table, tables[table], rules["month_coverage"], dialect),
             *_totals_rules(table, rules["totals"], set(tables)),
             *_identifier_rules(schema, table, tables[table], rules["identifiers"], columns, thresholds),
         ]
         # A query asset: GX 1.24.1 table assets drop the schema in some metrics on this dialect.
         suites.append(SuiteSpec(f"marts.{table}", tuple(table_rules), query=f"select * from {schema}.{table}"))
     return suites
+
+
+def _rendered(rules: dict[str, Any], dialect: SqlDialect) -> dict[str, Any]:
+    """A copy of the rules with every SQL snippet's macros written in ``dialect``."""
+
+    def render(sql: str) -> str:
+        return render_macros(sql, dialect, timezone=rules.get("local_timezone") or "UTC")
+
+    coverage = dict(rules["month_coverage"])
+    coverage["default"] = render(coverage["default"])
+    coverage["by_table"] = {table: render(sql) for table, sql in (coverage.get("by_table") or {}).items()}
+    totals = [{**entry, "mart": render(entry["mart"]), "fact": render(entry["fact"])} for entry in rules["totals"]]
+    identifiers = dict(rules["identifiers"])
+    raw_values = dict(identifiers["raw_values"])
+    raw_values["expressions"] = {name: render(sql) for name, sql in raw_values["expressions"].items()}
+    identifiers["raw_values"] = raw_values
+    return {**rules, "month_coverage": coverage, "totals": totals, "identifiers": identifiers}
 
 
 def _catalog_suite(schema: str, expected: list[str], present: set[str]) -> SuiteSpec:
@@ -76,7 +122,10 @@ def _catalog_suite(schema: str, expected: list[str], present: set[str]) -> Suite
         ),
         "table_name",
     )
-    query = f"select table_name from information_schema.tables where table_schema = {quote(schema)}"
+    query = (
+        "select lower(table_name) as table_name from information_schema.tables"
+        f" where lower(table_schema) = {quote(schema.lower())}"
+    )
     return SuiteSpec("marts.catalog", (rule,), query=query)
 
 
@@ -126,7 +175,7 @@ def _not_above_rules(table: str, columns: dict[str, str], config: list, threshol
     return built
 
 
-def _coverage_rules(schema: str, table: str, columns: dict[str, str], config: dict) -> list[Rule]:
+def _coverage_rules(table: str, columns: dict[str, str], config: dict, dialect: SqlDialect) -> list[Rule]:
     month = config.get("column", "month_date")
     if month not in columns or not table.startswith("mart_"):
         return []
@@ -134,8 +183,7 @@ def _coverage_rules(schema: str, table: str, columns: dict[str, str], config: di
     query = (
         f"with data_months as ({data}),"
         " bounds as (select min(month_date) as first_month, max(month_date) as last_month from data_months),"
-        " months as (select cast(unnest(generate_series(first_month, last_month, interval '1 month')) as date)"
-        " as month_date from bounds where first_month is not null)"
+        f" months as ({dialect.month_series('bounds', 'first_month', 'last_month', 'month_date')})"
         f" select months.month_date from months where months.month_date not in"
         f" (select cast({month} as date) from {{batch}} where {month} is not null)"
     )
@@ -170,8 +218,9 @@ def _identifier_rules(
 ) -> list[Rule]:
     names = " or ".join(f"lower(column_name) like {quote(pattern)}" for pattern in config["column_name_patterns"])
     name_query = (
-        "select column_name from information_schema.columns"
-        f" where table_schema = {quote(schema)} and table_name = {quote(table)} and ({names})"
+        "select lower(column_name) as column_name from information_schema.columns"
+        f" where lower(table_schema) = {quote(schema.lower())} and lower(table_name) = {quote(table.lower())}"
+        f" and ({names})"
         " and (select count(*) from {batch}) >= 0"  # GX requires every query to name its batch
     )
     built = [sql_rule(f"{table}.identifier_columns", None, name_query, "No column named like a direct identifier")]

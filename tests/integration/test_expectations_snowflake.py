@@ -16,7 +16,6 @@ import pytest
 import snowflake.connector
 
 from expectations import QualityGateFailed, run_checkpoint
-from expectations.checkpoints import WarehouseNotSupportedError
 from flows.registry import load_registry
 from flows.warehouse import load_batch
 from flows.warehouse.snowflake_connect import open_snowflake
@@ -86,8 +85,3 @@ def test_snowflake_raw_checkpoint_fails_a_duplicated_key_naming_rule_and_count(l
     # One duplicated row: both copies break uniqueness, and raw rows exceed the ledger's rows loaded by one.
     assert failed == {"payers__payers.unique.payer_id+updated_at": 2, "payers__payers.row_counts": 1}
     assert "suite raw.payers__payers" in str(caught.value)
-
-
-def test_snowflake_marts_checkpoint_is_refused_saying_what_to_do(tmp_path):
-    with pytest.raises(WarehouseNotSupportedError, match=r"marts_rules\.yml.*DuckDB"):
-        run_checkpoint("marts", warehouse="snowflake", snowflake_connect=connect, data_docs_dir=tmp_path)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pytest
+import yaml
 
+from expectations.dialects import DUCKDB, SNOWFLAKE, render_macros
 from expectations.duckdb_support import UnsupportedVersionError, check_versions
+from expectations.marts_suites import DEFAULT_MARTS_RULES, load_marts_rules
 from expectations.raw_suites import load_raw_rules, registry_rules
 from expectations.rules import (
     DEFAULT_THRESHOLDS,
@@ -16,6 +19,7 @@ from expectations.rules import (
     failing_rows_query,
     load_thresholds,
     npi_check_failing,
+    read_yaml,
 )
 from flows.registry import load_registry
 from generators.providers import npi_check_digit
@@ -106,3 +110,50 @@ def test_rules_file_with_unknown_source_kind_or_column_is_refused(tmp_path, entr
     path.write_text(f"sources:\n  {entry}\n", encoding="utf-8")
     with pytest.raises(RulesConfigError, match=message):
         load_raw_rules(path, load_registry())
+
+
+@pytest.mark.parametrize(
+    ("utc", "local"),
+    [
+        ("2024-04-01 04:30:00", "2024-03-31"),  # CDT, UTC-5: still 31 March in Chicago
+        ("2024-01-01 05:30:00", "2023-12-31"),  # CST, UTC-6
+        ("2024-01-01 06:30:00", "2024-01-01"),
+    ],
+)
+def test_local_date_macro_gives_the_chicago_calendar_date_of_a_utc_instant(utc, local):
+    sql = render_macros("select {{ local_date(admitted_at) }} as day from t", DUCKDB, timezone="America/Chicago")
+    with duckdb.connect() as connection:
+        connection.execute(f"create table t as select timestamp '{utc}' as admitted_at")
+        assert str(connection.execute(sql).fetchone()[0]) == local
+
+
+def test_local_date_macro_is_convert_timezone_on_snowflake():
+    sql = render_macros("{{ local_date(submitted_at) }}", SNOWFLAKE, timezone="America/Chicago")
+    assert sql == "cast(convert_timezone('UTC', 'America/Chicago', submitted_at) as date)"
+
+
+@pytest.mark.parametrize("sql", ["{{ utc_date(admitted_at) }}", "{{ local_date(admitted_at, 'UTC') }}", "{{ x }}"])
+def test_marts_rules_with_a_bad_macro_are_refused_naming_file_and_entry(tmp_path, sql):
+    rules = read_yaml(DEFAULT_MARTS_RULES)
+    rules["month_coverage"]["by_table"]["mart_payer_mix"] = f"select {sql} as month_date from marts.fct_admissions"
+    path = tmp_path / "marts_rules.yml"
+    path.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    with pytest.raises(RulesConfigError, match=r"marts_rules\.yml: month_coverage\.by_table\.mart_payer_mix"):
+        load_marts_rules(path)
+
+
+def test_marts_rules_using_a_macro_need_a_local_timezone(tmp_path):
+    rules = read_yaml(DEFAULT_MARTS_RULES)
+    del rules["local_timezone"]
+    path = tmp_path / "marts_rules.yml"
+    path.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    with pytest.raises(RulesConfigError, match=r"month_coverage\.default uses a macro; set local_timezone"):
+        load_marts_rules(path)
+
+
+def test_duckdb_month_spine_covers_first_to_last_month_across_a_year_end():
+    spine = DUCKDB.month_series("bounds", "first_month", "last_month", "month_date")
+    sql = f"with bounds as (select date '2023-11-01' as first_month, date '2024-02-01' as last_month) {spine}"
+    with duckdb.connect() as connection:
+        months = [str(row[0]) for row in connection.execute(sql).fetchall()]
+    assert sorted(months) == ["2023-11-01", "2023-12-01", "2024-01-01", "2024-02-01"]

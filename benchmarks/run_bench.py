@@ -71,7 +71,7 @@ def run_once(patients: int, node_tasks: bool, start: str, end: str, keep: Path |
         shutil.copytree(root / "home" / "reports", keep / f"reports-{patients}", dirs_exist_ok=True)
     shutil.rmtree(root, ignore_errors=True)
     result = report["result"]
-    stages = result.get("seconds", {})
+    stages = result.get("stage_seconds", {})
     return {
         "patients": patients,
         "node_tasks": node_tasks,

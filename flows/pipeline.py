@@ -104,8 +104,14 @@ class _Progress:
             self.stages.append((stage, "FAILED", f"{time.perf_counter() - began:.1f}"))
             raise
         self.stages.append((stage, describe(value), f"{time.perf_counter() - began:.1f}"))
-        self.facts.setdefault("seconds", {})[stage] = round(time.perf_counter() - began, 2)
+        self.facts.setdefault("stage_seconds", {})[stage] = round(time.perf_counter() - began, 2)
         return value
+
+    def published(self, run_id: str, report: dict) -> dict:
+        """The flow's return value for a published batch (what `hospital run` prints as its summary)."""
+        seconds = round(time.perf_counter() - self.began, 2)
+        return {**self.facts, "batch_id": self.batch_id, "status": "published", "run_id": run_id,
+                "seconds": seconds, "stages": self.stages, "report": report}  # fmt: skip
 
 
 @flow(name="hospital-pipeline")
@@ -194,10 +200,9 @@ def pipeline(
         runs.finish_run(warehouse, run_id=run_id, status="published", stage="publish",
                         rows_loaded=progress.facts.get("rows_loaded"), report_dir=published["run_dir"])  # fmt: skip
     _leave_artifacts(progress, settings, "published", None, report=published["report_html"])
-    seconds = round(time.perf_counter() - progress.began, 2)
-    logger.info("batch %s published in %.1f s: %s", batch_id, seconds, published["report_html"])
-    return {"batch_id": batch_id, "status": "published", "run_id": run_id, "seconds": seconds,
-            "stages": progress.stages, **progress.facts, "report": published}  # fmt: skip
+    result = progress.published(run_id, published)
+    logger.info("batch %s published in %.1f s: %s", batch_id, result["seconds"], published["report_html"])
+    return result
 
 
 def _stages(

@@ -19,6 +19,7 @@ from flows.faults import TransientWarehouseError, is_transient
 from flows.kpis import Kpi
 from flows.locking import warehouse_limit_name
 from flows.pipeline import next_batch_id, parse_batch_id
+from flows.settings import Settings
 from flows.transform import build_args
 from flows.warehouse.errors import ChecksumMismatchError, RejectThresholdError, WarehouseBusyError
 
@@ -239,3 +240,22 @@ def test_quiet_console_shows_stages_dbt_progress_and_problems(name, level, messa
 
     record = logging.LogRecord(name, getattr(logging, level), __file__, 1, message, None, None)
     assert _QuietTasks().filter(record) is shown
+
+
+@pytest.mark.unit
+def test_hospital_run_summary_prints_the_flows_published_result(tmp_path, capsys):
+    """The flow's return value (as the pipeline builds it) is what the CLI's summary reads: stages, total, rows."""
+    from flows.pipeline import _Progress
+    from flows.run_cli import _print_result
+
+    progress = _Progress(batch_id="daily-20240302")
+    progress.run("land batch", lambda: {"rows": 1234}, lambda value: f"{value['rows']} rows")
+    progress.run("load", lambda: None, lambda value: "loaded")
+    progress.facts.update(rows_landed=1234, rows_loaded=1230, rows_rejected=4, mart_rows=99, marts=14)
+    result = progress.published("run-1", {"report_html": str(tmp_path / "report.html")})
+    _print_result(result, Settings(home=tmp_path))
+    out = capsys.readouterr().out
+    assert f"Batch daily-20240302 published in {result['seconds']:.0f} s." in out
+    assert "land batch" in out and "1234 rows" in out and "loaded" in out
+    assert "1,234 landed, 1,230 loaded into raw, 4 rejected, 99 in 14 marts" in out
+    assert set(result["stage_seconds"]) == {"land batch", "load"}

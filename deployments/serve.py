@@ -31,13 +31,11 @@ def read_deployments(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
 
 def runner_deployments(path: Path = PREFECT_YAML, *, timezone: str | None = None) -> list[Any]:
     """One ``RunnerDeployment`` per deployment of ``path``; ``timezone`` overrides the schedules' and flows' zone."""
-    from prefect.flows import load_flow_from_entrypoint
     from prefect.schedules import Cron
 
     result = []
     for spec in read_deployments(path):
-        entry_file, function = spec["entrypoint"].rsplit(":", 1)
-        flow = load_flow_from_entrypoint(f"{REPOSITORY / entry_file}:{function}")
+        flow = _import_flow(spec["entrypoint"])
         parameters = dict(spec.get("parameters") or {})
         if timezone and "timezone" in parameters:
             parameters["timezone"] = timezone
@@ -56,3 +54,23 @@ def runner_deployments(path: Path = PREFECT_YAML, *, timezone: str | None = None
             )
         )
     return result
+
+
+def _import_flow(entrypoint: str) -> Any:
+    """The flow object of a ``path/to/module.py:function`` entrypoint, imported as the package module it is.
+
+    Prefect's ``load_flow_from_entrypoint`` executes the file under a throwaway module name; once the process has
+    imported that module normally (as any test run or the CLI has), the copy it builds cannot be deployed ("Flows
+    defined interactively cannot be deployed"). Importing ``flows.pipeline`` by name gives the one real flow.
+    """
+    import importlib
+
+    entry_file, function = entrypoint.rsplit(":", 1)
+    module_path = Path(entry_file)
+    if module_path.suffix != ".py" or module_path.is_absolute():
+        raise DeploymentFileError(f"entrypoint {entrypoint!r} is not a relative path/to/module.py:function")
+    module = importlib.import_module(".".join(module_path.with_suffix("").parts))
+    try:
+        return getattr(module, function)
+    except AttributeError:
+        raise DeploymentFileError(f"entrypoint {entrypoint!r}: {module.__name__} has no {function}") from None

@@ -35,15 +35,21 @@ def backfill(
     defect_rate: float | None = None,
     force: bool = False,
     lock_timeout_seconds: float | None = None,
+    dbt_node_tasks: bool = True,
 ) -> dict:
-    """Run the pipeline for each day's batch from ``start`` to ``end``; stop at the first failure."""
+    """Run the pipeline for each day's batch from ``start`` to ``end``; stop at the first failure.
+
+    Each daily run tests the rows of its own batch (the daily test scope, docs/pipeline.md); run a full refresh
+    after a long backfill to test every row together. ``dbt_node_tasks=False`` runs dbt without a Prefect task
+    per node (faster).
+    """
     from flows.settings import Settings
 
     logger = get_run_logger()
     days = backfill_days(start, end)
     settings = Settings(**({"home": home} if home else {}))
     common = {"home": home, "seed": seed, "patients": patients, "defect_rate": defect_rate,
-              "lock_timeout_seconds": lock_timeout_seconds}  # fmt: skip
+              "lock_timeout_seconds": lock_timeout_seconds, "dbt_node_tasks": dbt_node_tasks}  # fmt: skip
     initial = f"initial-{settings.start_date:%Y%m%d}-{settings.end_date:%Y%m%d}"
     if start > settings.end_date:
         pipeline(batch_id=initial, **common)  # a no-op when it is published already

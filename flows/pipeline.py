@@ -14,6 +14,7 @@ import time
 import uuid
 import zoneinfo
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, runtime
@@ -26,7 +27,13 @@ from flows.load_raw import load_raw
 from flows.locking import warehouse_lock
 from flows.publish_reports import publish_reports
 from flows.settings import Settings
-from flows.transform import transform
+from flows.transform import (
+    TESTS_LOADED_AFTER,
+    batch_loaded_after,
+    dbt_vars_mapping,
+    transform,
+    transform_vars,
+)
 from flows.validate import outcome_from_dict, validate
 
 _INITIAL = re.compile(r"^initial-(\d{8})-(\d{8})$")
@@ -67,10 +74,11 @@ def safe_message(error: BaseException) -> str:
     from flows.dbt_runner import DbtStageError
     from flows.land_batch import BatchMismatchError
     from flows.locking import WarehouseLockTimeout
+    from flows.transform import DbtVarsError
     from flows.warehouse.errors import LoadError
 
     own: list[type[BaseException]] = [LoadError, DbtStageError, WarehouseLockTimeout, PipelineConfigError,
-                                      BatchMismatchError]  # fmt: skip
+                                      BatchMismatchError, DbtVarsError]  # fmt: skip
     try:  # the gate and report packages are imported lazily: a broken install must not hide the real error
         from expectations.results import QualityGateFailed
         from reports import PublishAuditFailed, PublishRefused
@@ -137,6 +145,8 @@ def pipeline(
     generated when it has not landed; None takes the next batch (see ``next_batch_id``), or with ``force`` the
     newest published one. Unset options come from ``Settings`` (HOSPITAL_*). ``force`` re-processes a batch that
     was published already; ``dbt_node_tasks=False`` runs dbt without one Prefect task per node (faster).
+    ``dbt_vars`` (a YAML mapping) go to both dbt commands; a daily batch that is not a full refresh adds the
+    daily test scope (``tests_loaded_after``, see ``flows.transform.transform_vars``).
     """
     logger = get_run_logger()
     overrides = {"home": home} if home else {}
@@ -162,6 +172,7 @@ def pipeline(
             logger.info("up to date: every batch up to yesterday (%s) is published; nothing to do", zone)
             return {"batch_id": None, "status": "up-to-date"}
     kind, id_start, run_date = parse_batch_id(batch_id)
+    dbt_vars_mapping(dbt_vars)  # malformed dbt vars fail here, before anything is landed or loaded
     if kind == "initial" and id_start != start:
         raise PipelineConfigError(
             f"batch {batch_id} starts on {id_start}, but the network starts on {start} (HOSPITAL_START_DATE); "
@@ -246,7 +257,9 @@ def _stages(
 
     gate("raw", batch_id=batch_id, landing_dir=landing)
     progress.run("dbt build and snapshots",
-                 lambda: transform(project, warehouse, target, logs, full_refresh, snapshots, dbt_vars, node_tasks),
+                 lambda: transform(project, warehouse, target, logs, full_refresh, snapshots,
+                                   _dbt_vars(progress, paths.warehouse, batch_id, kind, full_refresh, dbt_vars),
+                                   node_tasks),
                  _describe_transform)  # fmt: skip
     marts = mart_row_counts(paths.warehouse)
     progress.facts["mart_rows"] = sum(marts.values())
@@ -259,6 +272,18 @@ def _stages(
                                 progress.checkpoints, as_url(data_docs_index)),
         lambda r: f"{r['files']} files, {r['suppressed_cells']} small cells suppressed",
     )  # fmt: skip
+
+
+def _dbt_vars(progress: _Progress, warehouse: Path, batch_id: str, kind: str, full_refresh: bool,
+              dbt_vars: str | None) -> str | None:  # fmt: skip
+    """The run's dbt vars: a daily batch (not a full refresh) gets the daily test scope from its first load."""
+    loaded_after = batch_loaded_after(warehouse, batch_id) if kind == "daily" and not full_refresh else None
+    vars_yaml = transform_vars(kind, full_refresh=full_refresh, loaded_after=loaded_after, vars_yaml=dbt_vars)
+    instant = dbt_vars_mapping(vars_yaml).get(TESTS_LOADED_AFTER)
+    progress.facts["dbt_test_scope"] = f"rows loaded after {instant} UTC" if instant else "all rows"
+    get_run_logger().info("dbt tests check %s (batch %s, %s)", progress.facts["dbt_test_scope"], batch_id,
+                          "full refresh" if full_refresh else kind)  # fmt: skip
+    return vars_yaml
 
 
 def _describe_transform(result: dict) -> str:

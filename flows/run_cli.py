@@ -113,6 +113,21 @@ def _print_failure(error: BaseException | None, settings: Settings, batch_id: st
     _print_paths(settings)
 
 
+NODE_TASKS_HELP = (
+    "One Prefect task per dbt node. Default: on with PREFECT_API_URL (a server whose UI you use), off with the "
+    "temporary server (dbt then runs about 5x faster: docs/pipeline.md)"
+)
+
+
+def _node_tasks(chosen: bool | None) -> bool:
+    """One Prefect task per dbt node: as chosen, else only when runs go to a server someone looks at."""
+    if chosen is not None:
+        return chosen
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
+
+
 def run(
     patients: Annotated[int | None, typer.Option(help="Registered patients [HOSPITAL_PATIENTS, 10,000]")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the simulated network [HOSPITAL_SEED, 42]")] = None,
@@ -126,13 +141,7 @@ def run(
     home: Annotated[Path | None, typer.Option(help="Data home [HOSPITAL_HOME, ./data]")] = None,
     force: Annotated[bool, typer.Option(help="Process the batch again even if it was published")] = False,
     full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental facts from raw (dbt --full-refresh)")] = False,
-    dbt_node_tasks: Annotated[
-        bool | None,
-        typer.Option(
-            help="One Prefect task per dbt node. Default: on with PREFECT_API_URL (a server whose UI you use), off "
-            "with the temporary server (dbt then runs about 5x faster: docs/pipeline.md)"
-        ),
-    ] = None,
+    dbt_node_tasks: Annotated[bool | None, typer.Option(help=NODE_TASKS_HELP)] = None,
     verbose: Annotated[bool, typer.Option(help="Print every task's log lines (each dbt node)")] = False,
 ) -> None:
     """Run the whole pipeline on one batch: land, load, raw gate, dbt build, snapshots, marts gate, docs, publish.
@@ -149,15 +158,11 @@ def run(
         batch_id = initial_batch_id(settings.start_date, settings.end_date)
     from flows.pipeline import pipeline
 
-    if dbt_node_tasks is None:
-        from prefect.settings import PREFECT_API_URL
-
-        dbt_node_tasks = bool(PREFECT_API_URL.value())
     if not verbose:
         quiet_console()
     state = pipeline(
         batch_id=batch_id, home=str(settings.home), seed=seed, patients=patients, defect_rate=defect_rate,
-        force=force, full_refresh=full_refresh, dbt_node_tasks=dbt_node_tasks, return_state=True,
+        force=force, full_refresh=full_refresh, dbt_node_tasks=_node_tasks(dbt_node_tasks), return_state=True,
     )  # fmt: skip
     if state.is_completed():
         result = state.result()
@@ -175,6 +180,7 @@ def backfill(
     patients: Annotated[int | None, typer.Option(help="Registered patients [HOSPITAL_PATIENTS]")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the simulated network [HOSPITAL_SEED]")] = None,
     defect_rate: Annotated[float | None, typer.Option(min=0.0, max=0.5, help="Share of rows given a defect")] = None,
+    dbt_node_tasks: Annotated[bool | None, typer.Option(help=NODE_TASKS_HELP)] = None,
     verbose: Annotated[bool, typer.Option(help="Print every task's log lines")] = False,
 ) -> None:
     """Process the daily batches from --start to --end in order; stop at the first failed gate (exit 1)."""
@@ -189,7 +195,7 @@ def backfill(
         quiet_console()
     state = backfill_flow(
         start=start.date(), end=end.date(), home=str(settings.home), seed=seed, patients=patients,
-        defect_rate=defect_rate, return_state=True,
+        defect_rate=defect_rate, dbt_node_tasks=_node_tasks(dbt_node_tasks), return_state=True,
     )  # fmt: skip
     if state.is_completed():
         result = state.result()

@@ -7,6 +7,7 @@ stages safe to repeat: a resumed run rewrites what it must and adds no duplicate
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -20,6 +21,79 @@ _RETRY = {
     "retry_jitter_factor": RETRY_JITTER_FACTOR,
     "retry_condition_fn": retry_transient,
 }
+
+
+class DbtVarsError(ValueError):
+    """The dbt vars given to the pipeline are not a YAML mapping; the message says what to pass."""
+
+
+#: dbt's var for the daily test scope (dbt_project/macros/tests/daily_scope.sql, docs/dbt.md "Daily builds").
+TESTS_LOADED_AFTER = "tests_loaded_after"
+
+
+def batch_loaded_after(warehouse: Path, batch_id: str) -> dt.datetime | None:
+    """When the batch's first load started (UTC, ``min(loaded_at)`` of ``ledger.load_ledger``); None when the
+    warehouse, the ledger or a ledger row of the batch is missing. Opens the file read-only and closes it."""
+    import duckdb
+
+    if not warehouse.exists():
+        return None
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        exists = connection.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'ledger' and table_name = 'load_ledger'"
+        ).fetchone()[0]
+        if not exists:
+            return None
+        # AT TIME ZONE 'UTC' hands Python a plain UTC wall-clock time, whatever the session's zone is.
+        first = connection.execute(
+            "select min(loaded_at) at time zone 'UTC' from ledger.load_ledger where batch_id = ?", [batch_id]
+        ).fetchone()[0]
+    return None if first is None else first.replace(tzinfo=dt.UTC)
+
+
+def scope_instant(loaded_at: dt.datetime) -> str:
+    """The daily scope's instant for a batch first loaded at ``loaded_at``: the last whole UTC second strictly
+    before it, as 'YYYY-MM-DD HH:MM:SS'. The scoped tests keep rows with ``_loaded_at > instant`` and the
+    batch's rows carry exactly ``loaded_at``, so rounding down alone would drop them when it has no fraction."""
+    if loaded_at.tzinfo is None:
+        raise ValueError(f"loaded_at {loaded_at} has no time zone; pass the ledger's UTC instant")
+    before = loaded_at.astimezone(dt.UTC) - dt.timedelta(microseconds=1)
+    return f"{before:%Y-%m-%d %H:%M:%S}"
+
+
+def dbt_vars_mapping(vars_yaml: str | None) -> dict:
+    """The dbt vars a YAML string holds (``{}`` for None or blank); ``DbtVarsError`` when it is not a mapping."""
+    import yaml
+
+    if not vars_yaml or not vars_yaml.strip():
+        return {}
+    try:
+        given = yaml.safe_load(vars_yaml)
+    except yaml.YAMLError:
+        given = None
+    if not isinstance(given, dict):
+        raise DbtVarsError(
+            f"dbt vars {vars_yaml!r} are not a YAML mapping; pass them as '{{name: value, other: value}}'"
+        )
+    return given
+
+
+def transform_vars(
+    kind: str, *, full_refresh: bool, loaded_after: dt.datetime | None, vars_yaml: str | None = None
+) -> str | None:
+    """The ``--vars`` value of a run's dbt commands: ``vars_yaml`` (the caller's vars) plus, for a daily batch
+    that is not a full refresh, ``tests_loaded_after`` = ``scope_instant(loaded_after)`` so the large models'
+    tests check the rows loaded from this batch on. Initial and delivered batches, full refreshes and a batch
+    without a ledger row (``loaded_after`` None) test every row: the caller's vars pass through unchanged. A
+    ``tests_loaded_after`` in the caller's vars wins (``null`` tests every row)."""
+    import yaml
+
+    given = dbt_vars_mapping(vars_yaml)
+    if kind != "daily" or full_refresh or loaded_after is None or TESTS_LOADED_AFTER in given:
+        return vars_yaml or None
+    merged = {**given, TESTS_LOADED_AFTER: scope_instant(loaded_after)}
+    # Flow style starts with "{": run_dbt leaves such arguments out of the command names it logs.
+    return yaml.safe_dump(merged, default_flow_style=True, sort_keys=False, width=10_000).strip()
 
 
 def build_args(*, full_refresh: bool, vars_yaml: str | None = None) -> list[str]:

@@ -20,7 +20,14 @@ from flows.kpis import Kpi
 from flows.locking import warehouse_limit_name
 from flows.pipeline import next_batch_id, parse_batch_id
 from flows.settings import Settings
-from flows.transform import build_args
+from flows.transform import (
+    DbtVarsError,
+    batch_loaded_after,
+    build_args,
+    dbt_vars_mapping,
+    scope_instant,
+    transform_vars,
+)
 from flows.warehouse.errors import ChecksumMismatchError, RejectThresholdError, WarehouseBusyError
 
 pytestmark = pytest.mark.unit
@@ -159,6 +166,77 @@ def test_lock_name_is_per_file_and_stable(tmp_path):
 def test_build_leaves_snapshots_and_their_tests_to_their_own_stage():
     assert build_args(full_refresh=False) == ["build", "--exclude", "resource_type:snapshot"]
     assert "--full-refresh" in build_args(full_refresh=True)
+
+
+LOADED = dt.datetime(2026, 11, 24, 2, 0, 0, 250_000, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("loaded_at", "instant"),
+    [
+        (LOADED, "2026-11-24 02:00:00"),  # the fraction is dropped: still strictly before the load
+        (LOADED.replace(microsecond=0), "2026-11-24 01:59:59"),  # a whole second: one second earlier
+        (LOADED.astimezone(dt.timezone(dt.timedelta(hours=-6))), "2026-11-24 02:00:00"),  # any zone, given in UTC
+    ],
+)
+def test_scope_instant_is_the_last_whole_utc_second_before_the_load(loaded_at, instant):
+    assert scope_instant(loaded_at) == instant
+    as_utc = dt.datetime.strptime(instant, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+    assert as_utc < loaded_at <= as_utc + dt.timedelta(seconds=1)  # the tests keep `_loaded_at > instant`
+    with pytest.raises(ValueError, match="no time zone"):
+        scope_instant(loaded_at.replace(tzinfo=None))
+
+
+@pytest.mark.parametrize(
+    ("kind", "full_refresh", "loaded_after", "given", "expected"),
+    [
+        ("daily", False, LOADED, None, {"tests_loaded_after": "2026-11-24 02:00:00"}),
+        ("daily", False, LOADED, "{salt: 7, day: 2024-02-01}",
+         {"salt": 7, "day": dt.date(2024, 2, 1), "tests_loaded_after": "2026-11-24 02:00:00"}),
+        ("daily", False, LOADED, "{tests_loaded_after: null}", {"tests_loaded_after": None}),  # the caller's wins
+        ("daily", True, LOADED, None, {}),  # a full refresh tests every row
+        ("daily", True, LOADED, "{salt: 7}", {"salt": 7}),
+        ("initial", False, LOADED, None, {}),  # the initial history tests every row
+        ("delivered", False, LOADED, None, {}),
+        ("daily", False, None, "{salt: 7}", {"salt": 7}),  # no ledger row for the batch: test every row
+    ],
+)  # fmt: skip
+def test_daily_batches_scope_dbt_tests_to_their_first_load_and_keep_other_vars(
+    kind, full_refresh, loaded_after, given, expected
+):
+    vars_yaml = transform_vars(kind, full_refresh=full_refresh, loaded_after=loaded_after, vars_yaml=given)
+    assert dbt_vars_mapping(vars_yaml) == expected
+    if "tests_loaded_after" in expected and given is None:
+        assert vars_yaml.startswith("{")  # run_dbt leaves "{..." arguments out of the command it names
+        assert build_args(full_refresh=False, vars_yaml=vars_yaml)[-2:] == ["--vars", vars_yaml]
+    if kind != "daily" or full_refresh or loaded_after is None:
+        assert vars_yaml == given  # passed through untouched
+
+
+@pytest.mark.parametrize("given", ["[1, 2]", "{salt: [", "just text"])
+def test_dbt_vars_that_are_not_a_mapping_are_refused_naming_them(given):
+    with pytest.raises(DbtVarsError, match="not a YAML mapping") as refused:
+        transform_vars("daily", full_refresh=False, loaded_after=LOADED, vars_yaml=given)
+    assert repr(given) in str(refused.value)
+
+
+def test_batch_loaded_after_is_the_batchs_first_load_in_utc(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    assert batch_loaded_after(warehouse, "daily-20240201") is None  # no warehouse yet
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("create schema ledger")
+    assert batch_loaded_after(warehouse, "daily-20240201") is None  # no ledger yet
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("set TimeZone = 'America/Chicago'")  # the session zone must not shift the instant
+        connection.execute("create table ledger.load_ledger (batch_id varchar, loaded_at timestamptz)")
+        connection.execute(
+            "insert into ledger.load_ledger values ('daily-20240201', '2024-02-02 08:00:05.5+00'), "
+            "('daily-20240201', '2024-02-02 08:00:01.25+00'), ('daily-20240202', '2024-02-01 00:00:00+00')"
+        )
+    first = batch_loaded_after(warehouse, "daily-20240201")
+    assert first == dt.datetime(2024, 2, 2, 8, 0, 1, 250_000, tzinfo=dt.UTC)
+    assert first.utcoffset() == dt.timedelta(0)
+    assert batch_loaded_after(warehouse, "daily-20240203") is None
 
 
 def test_deployments_have_the_documented_schedules():

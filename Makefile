@@ -4,7 +4,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
-PYTEST_ARGS ?=
+# Two pytest workers, one test module each (module fixtures build warehouses and start servers once per module).
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install browser run test lint format bench clean lock
 

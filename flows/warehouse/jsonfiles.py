@@ -42,7 +42,9 @@ class ParsedJson:
 def parse_json_file(path: Path, source: Source) -> ParsedJson:
     """Parse a ``json`` or ``jsonl`` landing file of ``source``."""
     data = path.read_bytes()
-    if not data.strip():
+    # A JSON-lines file with no line is a valid, empty delivery (a quiet day with no claims); a JSON file must at
+    # least hold `[]`. What the sender meant to send is reconciled against the manifest by the raw gate.
+    if not data.strip() and source.format != "jsonl":
         raise FileFormatError(
             f"{path.name}: the file is empty; a JSON {'array' if source.format == 'json' else 'line'} was "
             "expected. The extract probably failed: ask the sender to re-send the file",

@@ -152,6 +152,18 @@ def test_loader_parses_json_lines_with_line_numbers(tmp_path: Path) -> None:
     ]
 
 
+def test_loader_takes_an_empty_json_lines_file_as_zero_records_but_not_an_empty_json_file(tmp_path: Path) -> None:
+    path = tmp_path / "claims_1.jsonl"
+    path.write_bytes(b"")  # a quiet day: no claims
+    parsed = parse_json_file(path, CLAIMS)
+    assert (parsed.rows_in_file, parsed.table.num_rows, parsed.rejects) == (0, 0, [])
+    assert [c.name for c in CLAIMS.columns if c.name not in parsed.table.column_names] == []
+    hospitals = tmp_path / "hospitals_1.json"
+    hospitals.write_bytes(b"")
+    with pytest.raises(FileFormatError, match=r"hospitals_1\.json: the file is empty"):
+        parse_json_file(hospitals, REGISTRY["facilities__hospitals"])
+
+
 def test_loader_fails_json_array_that_does_not_parse(tmp_path: Path) -> None:
     hospitals = REGISTRY["facilities__hospitals"]
     path = tmp_path / "hospitals_1.json"

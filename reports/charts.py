@@ -252,7 +252,7 @@ def plot_denial_rate(df: pd.DataFrame, *, period: str, run_id: str) -> Figure:
     largest = df.groupby("payer_id")["claim_count"].sum().sort_values(ascending=False).index[: len(OKABE_ITO)]
     _lines_by(axes, df[df["payer_id"].isin(largest)], "submission_month", "initial_denial_rate", "payer_id", 100)
     axes.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    axes.set(xlabel="Month of first submission (UTC)", ylabel="Denied on first adjudication (% of claims)")
+    axes.set(xlabel="Month of first submission (local time)", ylabel="Denied on first adjudication (% of claims)")
     axes.set_ylim(bottom=0)
     _months(axes, df["submission_month"])
     _note_missing(axes, df, ["initial_denial_rate"])

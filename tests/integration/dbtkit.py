@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from flows.registry import load_registry
@@ -18,6 +21,15 @@ def copy_project(destination: Path) -> Path:
     """A copy of dbt_project/ (without build output), so tests never write into the repository."""
     shutil.copytree(PROJECT, destination, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     return destination
+
+
+@contextmanager
+def duckdb_target(warehouse: Path) -> Iterator[None]:
+    """dbt's ``duckdb`` target on ``warehouse`` for the block (the variables profiles.yml reads)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOSPITAL_WAREHOUSE_PATH", str(warehouse))
+        patch.setenv("DBT_TARGET", "duckdb")
+        yield
 
 
 def invoke(project: Path, root: Path, *args: str) -> dbtRunnerResult:

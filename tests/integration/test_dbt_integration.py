@@ -25,7 +25,7 @@ from dbt.cli.main import dbtRunnerResult
 from flows.registry import load_registry
 from generators.batch import NetworkSpec, generate_daily, generate_initial
 from generators.clinical import EXPIRED_DISPOSITION, PLANNED_READMISSION_CODE, TRANSFER_DISPOSITION
-from tests.integration.dbtkit import copy_project, invoke, load, query
+from tests.integration.dbtkit import copy_project, duckdb_target, invoke, load, query
 
 pytestmark = pytest.mark.integration
 
@@ -122,9 +122,7 @@ def integration_run(tmp_path_factory) -> Iterator[IntegrationRun]:
     load(initial.path, warehouse)
     moved = moved_patients(initial.path, [batch.path for batch in daily])
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOSPITAL_WAREHOUSE_PATH", str(warehouse))
-        patch.setenv("DBT_TARGET", "duckdb")
+    with duckdb_target(warehouse):
         run = IntegrationRun(warehouse, results={})
         run.results["initial_build"] = invoke(project, root, "build", *SELECT)
         run.snapshot_rows["initial"] = snapshot_rows(warehouse)

@@ -26,7 +26,7 @@ from dbt.cli.main import dbtRunnerResult
 
 from flows.registry import load_registry
 from generators.batch import NetworkSpec, generate_initial
-from tests.integration.dbtkit import PROJECT, copy_project, invoke, load, query, raw_latest
+from tests.integration.dbtkit import PROJECT, copy_project, duckdb_target, invoke, load, query, raw_latest
 
 pytestmark = pytest.mark.integration
 
@@ -66,9 +66,7 @@ def built_kpis(tmp_path_factory) -> Iterator[Built]:
     landing, warehouse = root / "landing", root / "warehouse.duckdb"
     batch = generate_initial(landing, NETWORK, END, registry=load_registry())
     load(batch.path, warehouse)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOSPITAL_WAREHOUSE_PATH", str(warehouse))
-        patch.setenv("DBT_TARGET", "duckdb")
+    with duckdb_target(warehouse):
         result = invoke(project, root, "build", *SELECT, *VARS)
         # The docs site as the pipeline publishes it: `dbt docs generate --target-path <data home>/dbt_docs`.
         docs = root / "dbt_docs"

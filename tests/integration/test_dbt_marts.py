@@ -22,7 +22,7 @@ from dbt.cli.main import dbtRunnerResult
 
 from flows.registry import load_registry
 from generators.batch import NetworkSpec, generate_daily, generate_initial
-from tests.integration.dbtkit import PROJECT, copy_project, invoke, load, query
+from tests.integration.dbtkit import PROJECT, copy_project, duckdb_target, invoke, load, query
 
 pytestmark = pytest.mark.integration
 
@@ -70,9 +70,7 @@ def build(
         if tests_loaded_after is None
         else [VARS[0], VARS[1][:-1] + f", tests_loaded_after: '{tests_loaded_after}'}}"]
     )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOSPITAL_WAREHOUSE_PATH", str(warehouse))
-        patch.setenv("DBT_TARGET", "duckdb")
+    with duckdb_target(warehouse):
         selection = SELECT if command == "build" else []
         return invoke(project, root, command, *selection, *dbt_vars, *extra)
 

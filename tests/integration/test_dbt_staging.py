@@ -19,7 +19,7 @@ from dbt.cli.main import dbtRunnerResult
 
 from flows.registry import load_registry
 from generators.batch import NetworkSpec, generate_daily, generate_initial
-from tests.integration.dbtkit import copy_project, invoke, load, query
+from tests.integration.dbtkit import copy_project, duckdb_target, invoke, load, query
 
 pytestmark = pytest.mark.integration
 
@@ -82,9 +82,7 @@ def dbt_run(tmp_path_factory) -> Iterator[DbtRun]:
     for batch in (initial, clean_day):
         load(batch.path, warehouse)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOSPITAL_WAREHOUSE_PATH", str(warehouse))
-        patch.setenv("DBT_TARGET", "duckdb")
+    with duckdb_target(warehouse):
         build = invoke(
             project,
             root,

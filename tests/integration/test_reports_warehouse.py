@@ -28,7 +28,7 @@ from reports import PublishResult, publish
 from reports.deidentify import SUPPRESSED_COLUMN, check_table
 from reports.marts import CATALOGUE, KPI_MARTS
 from reports.publish import png_text_keys
-from tests.integration.dbtkit import copy_project, invoke, load, query
+from tests.integration.dbtkit import copy_project, duckdb_target, invoke, load, query
 
 pytestmark = pytest.mark.integration
 
@@ -57,9 +57,7 @@ def published(tmp_path_factory) -> Iterator[Published]:
     landing, warehouse = root / "landing", root / "warehouse.duckdb"
     batch = generate_initial(landing, NETWORK, END, registry=load_registry())
     load(batch.path, warehouse)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOSPITAL_WAREHOUSE_PATH", str(warehouse))
-        patch.setenv("DBT_TARGET", "duckdb")
+    with duckdb_target(warehouse):
         # Seeds and models only: the dbt tests have their own modules, and the report reads what the models built.
         invoke(project, root, "seed", *VARS)
         invoke(project, root, "run", *SELECT, *VARS)

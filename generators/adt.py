@@ -91,7 +91,7 @@ def _candidates(seed: int, hospital: int, month: dt.date, patients: Patients, fa
     rng = partition_rng(seed, "admissions", hospital, month.isoformat())
     kind_name = str(facilities.hospital_types[hospital])
     days = month_days(month)
-    eligible = np.flatnonzero(patients.home_hospital[: patients.registered_by(np.datetime64(month, "s"))] == hospital)
+    eligible = patients.home_patients(hospital, np.datetime64(month, "s"))
     if eligible.size == 0:
         return {}
     mid = np.full(eligible.size, days[len(days) // 2])

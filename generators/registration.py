@@ -7,7 +7,7 @@ batch writes, so a million patients cost tens of megabytes, not gigabytes.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -44,15 +44,28 @@ class Patients:
     no_show_propensity: np.ndarray  # float32, a patient's latent tendency to miss appointments
     address: Addresses  # the address at registration
     moves: Moves  # later moves, sorted by (patient, moved_at)
+    _by_hospital: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
 
     @property
     def count(self) -> int:
         """Patients registered up to the horizon."""
         return int(self.sex.size)
 
-    def registered_by(self, moment: np.datetime64) -> int:
-        """How many patients were registered at ``moment`` (patient numbers are in registration order)."""
-        return int(np.searchsorted(self.registered_at, moment, side="right"))
+    def home_patients(self, hospital: int, moment: np.datetime64) -> np.ndarray:
+        """Numbers of the patients of ``hospital`` registered at ``moment``.
+
+        A mask, not a binary search: patient numbers follow registration only within a partition (and a
+        newborn's registration is moved to the birth), and a search over an unsorted array would give an answer
+        that depends on the array's length, i.e. on how far ahead the world was built."""
+        if self._by_hospital is None:  # each hospital's patients in patient-number order, once per world
+            order = np.argsort(self.home_hospital, kind="stable")
+            bounds = np.searchsorted(self.home_hospital[order], np.arange(int(self.home_hospital.max(initial=0)) + 2))
+            self._by_hospital = (order, bounds, self.registered_at[order])
+        order, bounds, registered = self._by_hospital
+        if hospital + 1 >= bounds.size:
+            return order[:0]
+        low, high = bounds[hospital], bounds[hospital + 1]
+        return order[low:high][registered[low:high] <= moment]
 
     def age_years(self, index: np.ndarray, on: np.ndarray) -> np.ndarray:
         """Age in whole years of patients ``index`` on days ``on`` (within a day of the calendar age)."""

@@ -88,8 +88,7 @@ def generate_appointments(
     rng = partition_rng(seed, "appointments", hospital, month.isoformat())
     days = month_days(month)
     # Bookings run up to ~91 days ahead: only patients registered before the earliest booking can have one.
-    registered = patients.registered_by(np.datetime64(month, "s") - np.timedelta64(92, "D"))
-    eligible = np.flatnonzero(patients.home_hospital[:registered] == hospital)
+    eligible = patients.home_patients(hospital, np.datetime64(month, "s") - np.timedelta64(92, "D"))
     if eligible.size == 0:
         return _empty()
     mid_month = np.full(eligible.size, days[len(days) // 2])

@@ -42,6 +42,8 @@ def read_landing_file(path: Path, source) -> pa.Table:
     if source.format == "json":
         return pa.Table.from_pylist(json.loads(path.read_text(encoding=source.encoding)))
     if source.format == "jsonl":
+        if path.stat().st_size == 0:  # a quiet day: no records (pyarrow refuses an empty file)
+            return pa.table({column.name: pa.array([], pa.string()) for column in source.columns})
         return pajson.read_json(path)
     types = {column.name: _arrow_type(column.type) for column in source.columns}
     return pacsv.read_csv(

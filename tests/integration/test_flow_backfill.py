@@ -2,7 +2,7 @@
 the second fails at the raw gate with the gate's message, the third never runs, and the last report stays latest.
 
 One module fixture runs everything once against Prefect's test harness (a temporary local server with SQLite):
-the initial batch (1,000 patients, 2024-01-01..21) through the pipeline, then the day-2 batch landed with defects,
+the initial batch (1,000 patients, 2024-01-01..31) through the pipeline, then the day-2 batch landed with defects,
 then ``backfill`` over the three days as a function call. dbt runs without a Prefect task per node (faster).
 """
 
@@ -24,16 +24,12 @@ from generators.batch import GROUND_TRUTH_FILE, BatchResult, NetworkSpec, genera
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# 1,000 patients: at 300 some days have no claim, and the loader refuses the empty claims JSONL file the generator
-# then writes (FileFormatError "the file is empty"; seed 23, 2024-01-22).
 NETWORK = NetworkSpec(seed=23, patients=1000, start_date=dt.date(2024, 1, 1))
-# The days stay in the initial batch's month: a daily batch on the 1st of a month is generated from a world whose
-# horizon (patients, physicians and their look-ahead) moved a month on, and at this size its charges then name
-# clinic visits of the day before that the initial batch never held
-# (seed 23, 300 patients: 2024-02-01, 3 visits of 2024-01-31).
-END = dt.date(2024, 1, 21)
+# The first backfilled day is the 1st of a month, whose world is built to a later horizon than the initial
+# batch's: its clean batch must pass the raw gate (it once held charges of visits no batch contained).
+END = dt.date(2024, 1, 31)
 INITIAL = initial_batch_id(NETWORK.start_date, END)
-DAYS = (dt.date(2024, 1, 22), dt.date(2024, 1, 23), dt.date(2024, 1, 24))
+DAYS = (dt.date(2024, 2, 1), dt.date(2024, 2, 2), dt.date(2024, 2, 3))
 FIRST, DEFECTIVE, NEVER = (f"daily-{day:%Y%m%d}" for day in DAYS)
 DEFECT_RATE = 0.05
 

@@ -198,6 +198,61 @@ def test_unchanged_fields_agree_between_initial_and_daily_versions(initial_table
             assert scheduled[appointment] == when
 
 
+INCREMENTAL_SOURCES = (
+    "registration__patients", "payers__coverage", "scheduling__appointments", "adt__admissions", "billing__charges",
+    "claims__claims",
+)  # fmt: skip
+
+
+def _without_nulls(value):
+    """A value as its file states it: pyarrow gives every object of a JSON list the union of the keys it saw in
+    that file, so an absent ``reason_code`` reads as None in one file and is missing in another."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
+def _latest_by_key(tables: list, source) -> dict:
+    """Each record's last version over ``tables`` in order (a later batch's version replaces an earlier one)."""
+    latest = {}
+    for table in tables:
+        key_columns = list(source.primary_key)
+        for row in table.to_pylist():
+            latest[tuple(row[c] for c in key_columns)] = _without_nulls(row)
+    return latest
+
+
+@pytest.mark.parametrize(
+    ("seed", "patients", "last_initial_day"),
+    [(23, 300, dt.date(2024, 1, 31)), (5, 2_000, dt.date(2024, 2, 29)), (8, 1_000, dt.date(2024, 6, 30))],
+)
+def test_a_record_is_the_same_in_every_batch_across_a_month_end(tmp_path, registry, seed, patients, last_initial_day):
+    """The world is a function of the network, not of the batch's horizon: the history to the end of a month plus
+    the next day's batch is exactly the history to that next day (a daily run on the 1st once held charges of
+    visits that no batch contained)."""
+    network = NetworkSpec(seed=seed, patients=patients, start_date=dt.date(2024, 1, 1))
+    next_day = last_initial_day + dt.timedelta(days=1)
+    before = read_batch(generate_initial(tmp_path / "a", network, last_initial_day, registry=registry), registry)
+    daily = read_batch(generate_daily(tmp_path / "a", network, next_day, registry=registry), registry)
+    through = read_batch(generate_initial(tmp_path / "b", network, next_day, registry=registry), registry)
+    for name in INCREMENTAL_SOURCES:
+        source = registry[name]
+        combined = _latest_by_key([before[name], daily[name]], source)
+        expected = _latest_by_key([through[name]], source)
+        missing = sorted(set(expected) - set(combined))[:3]
+        extra = sorted(set(combined) - set(expected))[:3]
+        assert not missing and not extra, f"{name}: only in the longer history {missing}; only in the batches {extra}"
+        changed = [key for key in expected if expected[key] != combined[key]][:3]
+        assert not changed, f"{name}: records differ between the two ways of building {next_day}: {changed}"
+    assert daily["scheduling__appointments"].num_rows > 0, "an empty daily batch would show nothing"
+    visits = set(through["scheduling__appointments"]["appointment_id"].to_pylist())
+    stays = set(through["adt__admissions"]["admission_id"].to_pylist())
+    orphans = set(daily["billing__charges"]["encounter_id"].to_pylist()) - visits - stays
+    assert not orphans, f"charges of {next_day} for encounters no batch holds: {sorted(orphans)[:3]}"
+
+
 def test_a_failure_mid_batch_leaves_nothing_behind(tmp_path, registry, monkeypatch):
     def explode(*args, **kwargs):
         raise OSError("disk full")

@@ -198,7 +198,7 @@ class Chunk:
     """Encoded rows of one source from one partition, with the defects injected into them."""
 
     source: str
-    data: bytes | pa.Table | Path  # a table only for JSON-array sources; a path: bytes spilled by a worker
+    data: bytes | memoryview | pa.Table | Path  # a table only for JSON-array sources; a path: spilled by a worker
     rows: int
     truth: pa.Table | None = None  # row (within the chunk), defect, column, key
 
@@ -405,8 +405,10 @@ def _run_job(job: Job) -> list[tuple[Chunk, float]]:
 def _spill(chunk: Chunk, path: Path) -> Chunk:
     """Hand the encoded bytes over as a file in the staging folder: the parent maps it, hashes it and writes it
     on (one copy, in its writer thread) instead of receiving, unpickling and writing them (three copies)."""
-    if not isinstance(chunk.data, bytes) or not chunk.data:
+    if isinstance(chunk.data, (pa.Table, Path)):
         return chunk
+    if not len(chunk.data):  # nothing to hand over (and a view of Arrow's buffer cannot be pickled)
+        return Chunk(chunk.source, b"", chunk.rows, chunk.truth)
     path.write_bytes(chunk.data)
     return Chunk(chunk.source, path, chunk.rows, chunk.truth)
 

@@ -18,6 +18,7 @@ from generators.clinical import (
     ROOM_OB,
     SURGERY_LINE,
 )
+from generators.fastcodec import decimal_from_cents
 from generators.registration import mrn
 
 TEMPLATES = (
@@ -142,5 +143,5 @@ def render_charges(encounters: Encounters, charges: Charges, rows: np.ndarray) -
 
 
 def cents_to_decimal(cents: np.ndarray) -> pa.Array:
-    """Integer cents -> decimal(12,2) dollars (exact: every cent count is representable after /100)."""
-    return pa.array(np.asarray(cents) / 100).cast(pa.decimal128(12, 2))
+    """Integer cents -> decimal(12,2) dollars, exactly."""
+    return decimal_from_cents(cents, 12)

@@ -83,7 +83,7 @@ def _may_need_escapes(array: pa.Array) -> bool:
     return bool(((raw == 0x22) | (raw == 0x5C)).any())
 
 
-def encode_jsonl(table: pa.Table, raw_columns: frozenset[str] = frozenset()) -> bytes:
+def encode_jsonl(table: pa.Table, raw_columns: frozenset[str] = frozenset()) -> bytes | memoryview:
     """JSON lines, built column-wise with Arrow kernels (no Python object per row)."""
     if table.num_rows == 0:
         return b""
@@ -98,14 +98,15 @@ def encode_jsonl(table: pa.Table, raw_columns: frozenset[str] = frozenset()) -> 
     return "".join(lines.to_pylist()).encode() if lines.null_count else _concat(lines)
 
 
-def _concat(lines: pa.Array) -> bytes:
-    # The string data buffer of an Arrow string array is every value back to back.
+def _concat(lines: pa.Array) -> memoryview:
+    # The string data buffer of an Arrow string array is every value back to back: a view, not a copy.
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4)
-    return lines.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
+    return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]]
 
 
-def encode_rows(table: pa.Table, source: SourceSpec, raw_columns: frozenset[str] = frozenset()) -> bytes:
-    """Rows of a delimited or JSON-lines source as bytes, without header (columns in registry order)."""
+def encode_rows(table: pa.Table, source: SourceSpec, raw_columns: frozenset[str] = frozenset()) -> bytes | memoryview:
+    """Rows of a delimited or JSON-lines source as bytes, without header (columns in registry order): a view of
+    Arrow's output buffer where possible, as every copy of a batch's bytes costs ~0.1 s at 100,000 patients."""
     table = table.select(source.column_names)
     if source.format == "jsonl":
         data = encode_jsonl(table, raw_columns)
@@ -115,9 +116,9 @@ def encode_rows(table: pa.Table, source: SourceSpec, raw_columns: frozenset[str]
             include_header=False, delimiter=source.delimiter, quoting_style="needed", eol=source.newline
         )
         pacsv.write_csv(table, sink, options)
-        data = sink.getvalue().to_pybytes()
+        data = memoryview(sink.getvalue())
     if source.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        data = data.decode("utf-8").encode(source.encoding)
+        data = bytes(data).decode("utf-8").encode(source.encoding)
     return data
 
 
@@ -156,7 +157,7 @@ class WriteBehind:
         if self._error is not None:
             raise self._error
 
-    def put(self, landing: LandingFile, data: bytes | Path) -> None:
+    def put(self, landing: LandingFile, data: bytes | memoryview | Path) -> None:
         """Queue ``data`` (or the contents of a file, which is then deleted) to be appended to ``landing``."""
         self._raise()
         self._queue.put((landing, data))
@@ -199,7 +200,7 @@ class LandingFile:
         self.rows += table.num_rows
         return first
 
-    def append_encoded(self, data: bytes, rows: int) -> int:
+    def append_encoded(self, data: bytes | memoryview, rows: int) -> int:
         """Append encoded rows; returns the 1-based row number of the first one."""
         first = self.rows + 1
         self._write(data)
@@ -217,8 +218,8 @@ class LandingFile:
             self._sink.put(self, path)
         return first
 
-    def _write(self, data: bytes) -> None:
-        self.bytes += len(data)
+    def _write(self, data: bytes | memoryview) -> None:
+        self.bytes += data.nbytes if isinstance(data, memoryview) else len(data)
         if self._sink is None:
             self.write_now(data)
         else:
@@ -231,7 +232,7 @@ class LandingFile:
             self._handle.write(view)
         path.unlink()
 
-    def write_now(self, data: bytes) -> None:
+    def write_now(self, data: bytes | memoryview) -> None:
         """Append ``data`` to the file and to its checksum."""
         self._handle.write(data)
         self._sha.update(data)

@@ -1,5 +1,5 @@
 """Pure pieces of the generator: NPI check digits, ICD-10-CM chapters, partition seeds, JSON lines, time zones,
-coverage lookups, MRNs and the write-behind landing files."""
+coverage lookups, MRNs, decimals from cents, a hospital's registered patients and the write-behind landing files."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ import pytest
 import simple_icd_10_cm as icd
 
 from generators.clinical import CASE_MIX, COMORBIDITIES, PLANNED_READMISSION_CODE
+from generators.fastcodec import decimal_from_cents
 from generators.icd10 import chapters, is_billable
 from generators.payers import Coverage
 from generators.providers import is_valid_npi, npi_check_digit
-from generators.registration import mrn
+from generators.registration import Addresses, Moves, Patients, mrn
 from generators.seeds import partition_rng
 from generators.timeutil import iso_utc, skip_dst_gap, utc_seconds
 from generators.writer import LandingFile, WriteBehind, encode_jsonl
@@ -66,7 +67,7 @@ def test_json_lines_escape_text_and_keep_numbers_and_nulls():
             "history": ['[{"status":"paid"}]', "[]", "[]"],
         }
     )
-    lines = encode_jsonl(table, frozenset({"history"})).decode().splitlines()
+    lines = bytes(encode_jsonl(table, frozenset({"history"}))).decode().splitlines()
     parsed = [json.loads(line) for line in lines]
     assert parsed[0] == {"name": 'say "hi"', "amount": 1.5, "history": [{"status": "paid"}]}
     assert parsed[1]["name"] == "back\\slash"
@@ -167,3 +168,42 @@ def test_write_behind_raises_a_write_error_in_the_caller(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         sink.drain()
     sink.stop()
+
+
+def test_decimals_from_cents_equal_arrows_cast_value_for_value():
+    rng = np.random.default_rng(4)
+    cents = np.r_[rng.integers(-(10**11), 10**11, 50_000), 0, 1, -1, 5, -5, 99, -99, 100, -100, 10**12 - 1, 1 - 10**12]
+    built = decimal_from_cents(cents)
+    assert built.type == pa.decimal128(12, 2)
+    assert built.equals(pa.array(cents / 100).cast(pa.decimal128(12, 2)))
+    assert str(built[-2]) == "9999999999.99" and str(built[50_002]) == "-0.01"
+    with pytest.raises(ValueError, match="do not fit decimal"):
+        decimal_from_cents(np.array([10**12]))
+
+
+def test_a_hospitals_registered_patients_do_not_depend_on_patients_registered_later():
+    """Registration times are sorted only within a partition; the answer must be the brute-force one, and the
+    same whether or not patients registered after the moment are in the world yet."""
+    rng = np.random.default_rng(9)
+    size = 5_000
+    registered = np.r_[np.sort(rng.integers(0, 10**6, 3_000)), np.sort(rng.integers(0, 10**6, 2_000))]
+    hospital = rng.integers(0, 3, size).astype(np.int16)
+
+    def world(count: int) -> Patients:
+        columns = {name: np.zeros(count) for name in Patients.__dataclass_fields__ if not name.startswith("_")}
+        columns.update(
+            registered_at=registered[:count].astype("datetime64[s]"), home_hospital=hospital[:count],
+            address=Addresses(*[None] * len(Addresses.__dataclass_fields__)),
+            moves=Moves(*[None] * len(Moves.__dataclass_fields__)),
+        )  # fmt: skip
+        return Patients(**columns)
+
+    moment = np.datetime64(400_000, "s")
+    for h in range(3):
+        expected = np.flatnonzero((hospital == h) & (registered <= 400_000))
+        assert expected.size > 100
+        np.testing.assert_array_equal(world(size).home_patients(h, moment), expected)
+        later = registered > 400_000
+        shorter = int(np.flatnonzero(later)[-1])  # drop the last patient registered after the moment
+        np.testing.assert_array_equal(world(shorter).home_patients(h, moment), expected)
+    assert world(size).home_patients(7, moment).size == 0

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from generators import adt, billing, claims, facilities, payers, providers, registration, scheduling
 from generators.defects import DEFECTS_BY_SOURCE, inject_defects
 from generators.seeds import partition_rng
-from generators.timeutil import add_months, day_end, day_start, skip_dst_gap
+from generators.timeutil import add_months, day_end, day_start, iso_utc, skip_dst_gap
 from generators.writer import SCHEMA_VERSION, LandingFile, WriteBehind, encode_rows
 
 BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -538,11 +538,12 @@ def _write_partitions(
     try:
         # Before forking, what every worker would otherwise build again: the masters are small, and writing
         # them loads what pyarrow imports lazily (pandas); the MRN lookup table; the zone's offsets per year
-        # (bookings start a quarter before the history, claims end months after it).
+        # (bookings start a quarter before the history, claims end months after it); the ISO date and time tables.
         _write_masters(batch, world, last_day)
         registration.mrn(np.arange(world.patients.count))
         first, last = world.network.start_date.year - 1, last_day.year + 1
         skip_dst_gap(np.array([f"{first}-06-01", f"{last}-06-01"], dtype="datetime64[s]"), world.timezone)
+        iso_utc(np.array([f"{first}-06-01"], dtype="datetime64[s]"), world.timezone)  # its lookup tables
         if workers > 1:
             context = multiprocessing.get_context("fork")
             pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_arrow)

@@ -16,7 +16,7 @@ import pytest
 import simple_icd_10_cm as icd
 
 from generators.clinical import CASE_MIX, COMORBIDITIES, PLANNED_READMISSION_CODE
-from generators.fastcodec import decimal_from_cents
+from generators.fastcodec import decimal_from_cents, iso_text
 from generators.icd10 import chapters, is_billable
 from generators.payers import Coverage
 from generators.providers import is_valid_npi, npi_check_digit
@@ -105,6 +105,21 @@ def test_iso_utc_writes_zulu_timestamps_and_nulls():
         None,
         "2024-11-03T06:30:00Z",  # ambiguous hour: the earlier (CDT) instant
     ]
+    outside = np.array(["1850-01-01T00:00:00", "NaT"], "datetime64[s]")  # before the lookup tables
+    assert iso_utc(outside, "UTC").to_pylist() == ["1850-01-01T00:00:00Z", None]
+
+
+def test_iso_text_from_lookup_tables_equals_arrows_formatting():
+    rng = np.random.default_rng(12)
+    low, high = np.datetime64("1900-01-01T00:00:00", "s"), np.datetime64("2100-12-31T23:59:59", "s")
+    moments = low + rng.integers(0, (high - low).astype(np.int64) + 1, 100_000).astype("timedelta64[s]")
+    moments = np.r_[moments, low, high, np.datetime64("NaT", "s"), np.datetime64("2024-02-29T23:59:59", "s")]
+    arrow = pc.binary_replace_slice(
+        pc.binary_replace_slice(pa.array(moments).cast(pa.string()), 10, 11, "T"), 19, 19, "Z"
+    )
+    assert iso_text(moments).equals(arrow.cast(pa.string()))
+    assert iso_text(moments, " ", "").to_pylist()[-1] == "2024-02-29 23:59:59"
+    assert iso_text(np.array(["2101-01-01T00:00:00"], "datetime64[s]")) is None
 
 
 def test_plan_lookup_finds_the_segment_in_force_or_the_first_one():

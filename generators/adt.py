@@ -23,6 +23,7 @@ from generators.clinical import (
     TRANSFER_DISPOSITION,
 )
 from generators.facilities import Facilities
+from generators.fastcodec import pick
 from generators.providers import Physicians
 from generators.registration import Patients, age_band, mrn
 from generators.seeds import partition_rng
@@ -360,12 +361,12 @@ def render_admissions(
             "admission_id": admissions.admission_id.take(take),
             "mrn": mrn(admissions.patient[rows]),
             "attending_npi": pa.array(physicians.npi[admissions.physician[rows]]).cast(pa.string()),
-            "hospital_id": pa.array(facilities.hospital_ids[admissions.hospital[rows]], pa.string()),
-            "department_id": pa.array(facilities.department_ids[admissions.department[rows]], pa.string()),
-            "admission_type": pa.array(ADMISSION_TYPES[admissions.admission_type[rows]], pa.string()),
+            "hospital_id": pick(facilities.hospital_ids, admissions.hospital[rows]),
+            "department_id": pick(facilities.department_ids, admissions.department[rows]),
+            "admission_type": pick(ADMISSION_TYPES, admissions.admission_type[rows]),
             "admit_at": pa.array(admissions.admit_at[rows]),
             "discharge_at": pa.array(discharge),
-            "principal_dx_code": pa.array(DX_CODES[admissions.dx[rows]], pa.string()),
+            "principal_dx_code": pick(DX_CODES, admissions.dx[rows]),
             "secondary_dx_codes": admissions.secondary.take(take),
             "discharge_disposition": pa.array(disposition, pa.string()),
             "updated_at": pa.array(updated.astype("datetime64[s]")),

@@ -18,7 +18,7 @@ from generators.clinical import (
     ROOM_OB,
     SURGERY_LINE,
 )
-from generators.fastcodec import decimal_from_cents
+from generators.fastcodec import decimal_from_cents, pick, repeated
 from generators.registration import mrn
 
 TEMPLATES = (
@@ -129,10 +129,10 @@ def render_charges(encounters: Encounters, charges: Charges, rows: np.ndarray) -
                 encounter_id, pc.utf8_lpad(pa.array(charges.line[rows]).cast(pa.string()), 2, "0"), "-"
             ),
             "encounter_id": encounter_id,
-            "encounter_type": pa.array(np.full(rows.size, encounters.encounter_type), pa.string()),
+            "encounter_type": repeated(encounters.encounter_type, rows.size),
             "mrn": mrn(encounters.patient[encounter]),
-            "revenue_code": pa.array(_CODE[template], pa.string()),
-            "charge_description": pa.array(_DESCRIPTION[template], pa.string()),
+            "revenue_code": pick(_CODE, template),
+            "charge_description": pick(_DESCRIPTION, template),
             "service_date": pa.array(charges.service_day[rows]).cast(pa.date32()),
             "quantity": pa.array(charges.quantity[rows], pa.int32()),
             "unit_price": cents_to_decimal(charges.unit_cents[rows]),

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from generators import ratios
 from generators.billing import Charges, Encounters, cents_to_decimal
 from generators.clinical import ALLOWED_RATIO, DENIAL_REASONS
+from generators.fastcodec import pick, repeated
 from generators.payers import PLAN_IDS, PLAN_PAYER, PLAN_PAYER_TYPE
 from generators.registration import mrn
 from generators.timeutil import iso_utc
@@ -117,15 +118,15 @@ def render_claims(
         if not has.any():
             break
         every = bool(has.all())
-        pick = None if every else pa.array(np.flatnonzero(has))
+        subset = None if every else pa.array(np.flatnonzero(has))
         kth = status[:, k] if every else status[has, k]
-        reasons = pc.if_else(pa.array(kth == 1), reason_field if every else reason_field.take(pick), "")
-        stamp = stamps[k] if every else stamps[k].take(pick)
+        reasons = pc.if_else(pa.array(kth == 1), reason_field if every else reason_field.take(subset), "")
+        stamp = stamps[k] if every else stamps[k].take(subset)
         event = pc.binary_join_element_wise(
             '{"status":"', status_text.take(pa.array(np.maximum(kth, 0))), '","at":"', stamp, '"', reasons, "}", "",
         )  # fmt: skip
         if k:
-            event = pc.binary_join_element_wise(history if every else history.take(pick), event, ",")
+            event = pc.binary_join_element_wise(history if every else history.take(subset), event, ",")
         history = event if every else pc.replace_with_mask(history, pa.array(has), event)
     encounter = claims.encounter[rows]
     take = pa.array(encounter, pa.int64())
@@ -136,10 +137,10 @@ def render_claims(
         {
             "claim_id": pc.binary_join_element_wise("CLM", encounters.encounter_id.take(take), ""),
             "encounter_id": encounters.encounter_id.take(take),
-            "encounter_type": pa.array(np.full(rows.size, encounters.encounter_type), pa.string()),
+            "encounter_type": repeated(encounters.encounter_type, rows.size),
             "mrn": mrn(encounters.patient[encounter]),
-            "payer_id": pa.array(PLAN_PAYER[claims.plan[rows]], pa.string()),
-            "plan_id": pa.array(PLAN_IDS[claims.plan[rows]], pa.string()),
+            "payer_id": pick(PLAN_PAYER, claims.plan[rows]),
+            "plan_id": pick(PLAN_IDS, claims.plan[rows]),
             "billed_amount": cents_to_decimal(claims.billed_cents[rows]),
             "allowed_amount": cents_to_decimal(np.where(adjudicated_paid, claims.allowed_cents[rows], 0)),
             "paid_amount": cents_to_decimal(np.where(adjudicated_paid, claims.paid_cents[rows], 0)),

@@ -73,3 +73,15 @@ def iso_text(moments: np.ndarray, separator: str = "T", suffix: str = "Z") -> pa
         return pa.Array.from_buffers(pa.string(), moments.size, buffers)
     buffers[0] = pa.array(~missing).buffers()[1]
     return pa.Array.from_buffers(pa.string(), moments.size, buffers, int(missing.sum()))
+
+
+def pick(vocabulary: np.ndarray | list[str] | pa.Array, index: np.ndarray) -> pa.Array:
+    """``vocabulary[index]`` as a string array: Arrow's take from the small vocabulary (~4 ns a value) instead of
+    a numpy text array converted to Arrow (~50 ns a value, ~30 from Python objects)."""
+    words = vocabulary if isinstance(vocabulary, pa.Array) else pa.array(list(vocabulary), pa.string())
+    return words.take(pa.array(np.asarray(index, dtype=np.int64)))
+
+
+def repeated(value: str, count: int) -> pa.Array:
+    """``count`` copies of one string (a constant column)."""
+    return pa.repeat(pa.scalar(value, pa.string()), count)

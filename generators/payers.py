@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from generators import ratios
 from generators.clinical import PAYERS
+from generators.fastcodec import pick
 from generators.registration import CHUNK, Patients, mrn
 from generators.seeds import partition_rng
 from generators.timeutil import day_start
@@ -182,7 +183,7 @@ def render_coverage(coverage: Coverage, rows: np.ndarray, terminated: np.ndarray
         {
             "coverage_id": coverage_id,
             "mrn": mrn(patient),
-            "plan_id": pa.array(PLAN_IDS[plan], pa.string()),
+            "plan_id": pick(PLAN_IDS, plan),
             "member_id": member_id,
             "effective_date": pa.array(coverage.effective[rows]).cast(pa.date32()),
             "termination_date": pa.array(termination).cast(pa.date32()),

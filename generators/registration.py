@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from generators import ratios, vocab
 from generators.clinical import AGE_BAND_EDGES
 from generators.facilities import Facilities
+from generators.fastcodec import pick
 from generators.seeds import partition_rng
 from generators.timeutil import SECONDS_PER_DAY, add_months, day_start, months_between
 
@@ -277,13 +278,13 @@ def render_patients(
     moved = move >= 0
     safe_move = np.where(moved, move, 0)
 
-    def pick(field: str) -> np.ndarray:
+    def address_field(field: str) -> np.ndarray:
         original = getattr(population.address, field)[index]
         if population.moves.patient.size == 0:
             return original
         return np.where(moved, getattr(population.moves.address, field)[safe_move], original)
 
-    number, street, suffix, city, zips = (pick(f) for f in ("number", "street", "suffix", "city", "zip"))
+    number, street, suffix, city, zips = (address_field(f) for f in ("number", "street", "suffix", "city", "zip"))
     first_arr = pa.array(first, pa.string())
     last_arr = pa.array(last, pa.string())
     street_line = pc.binary_join_element_wise(
@@ -308,11 +309,11 @@ def render_patients(
             "mrn": mrn(index),
             "first_name": first_arr,
             "last_name": last_arr,
-            "sex": pa.array(_SEX_CODES[sex], pa.string()),
+            "sex": pick(_SEX_CODES, sex),
             "birth_date": pa.array(population.birth_day[index]).cast(pa.date32()),
             "address_line": street_line,
-            "city": pa.array(facilities.cities[city], pa.string()),
-            "state": pa.array(facilities.state_of_city[city], pa.string()),
+            "city": pick(facilities.cities, city),
+            "state": pick(facilities.state_of_city, city),
             "zip": pc.utf8_lpad(pa.array(zips).cast(pa.string()), 5, "0"),
             "phone": phone_text,
             "email": _emails(first_arr, last_arr, population.email_style[index], phone),
@@ -321,7 +322,7 @@ def render_patients(
                 np.array([name for name, _ in vocab.LANGUAGES], dtype=object)[population.language[index]],
                 pa.string(),
             ),
-            "home_hospital_id": pa.array(facilities.hospital_ids[population.home_hospital[index]], pa.string()),
+            "home_hospital_id": pick(facilities.hospital_ids, population.home_hospital[index]),
             "registered_at": pa.array(population.registered_at[index]),
             "updated_at": pa.array(updated_at.astype("datetime64[s]")),
         }

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from generators import ratios
 from generators.clinical import VISIT_REASONS
 from generators.facilities import Facilities
+from generators.fastcodec import pick
 from generators.providers import Physicians
 from generators.registration import Patients, age_band, mrn
 from generators.seeds import partition_rng
@@ -30,6 +31,11 @@ _NO_SHOW_LEAD = 0.36  # per log(1 + lead days)
 _NO_SHOW_PROPENSITY = 0.9
 _NO_SHOW_AGE = np.array([0.0, 0.35, 0.0, -0.35, -0.3])
 STATUS = np.array(["Scheduled", "Completed", "Cancelled", "No Show"], dtype=object)
+# Visit reasons as codes into one vocabulary (rendered with a lookup, not from Python strings per row).
+REASONS = list(dict.fromkeys(reason for options in VISIT_REASONS.values() for reason in options))
+_REASON_CODES = {
+    line: np.array([REASONS.index(r) for r in options], np.int16) for line, options in VISIT_REASONS.items()
+}
 
 
 @dataclass
@@ -45,7 +51,7 @@ class Appointments:
     duration: np.ndarray
     outcome: np.ndarray  # index into STATUS (final outcome)
     outcome_at: np.ndarray  # when the outcome was recorded
-    reason: np.ndarray
+    reason: np.ndarray  # int16 index into REASONS
 
     @property
     def completed(self) -> np.ndarray:
@@ -134,13 +140,13 @@ def generate_appointments(
     outcome = np.where(cancelled, 2, np.where(no_show, 3, 1))
     visit_end = scheduled + duration.astype("timedelta64[m]")
     outcome_at = np.where(cancelled, cancel_at, np.where(no_show, scheduled + np.timedelta64(1, "h"), visit_end))
-    reason = np.empty(count, dtype=object)
+    reason = np.zeros(count, dtype=np.int16)
     # Service lines as integer codes (in name order): sorting strings per row costs more than drawing them.
     line_names, line_codes = np.unique(facilities.department_line, return_inverse=True)
     lines = line_codes.ravel()[department]
     for code in np.unique(lines):
         rows = lines == code
-        options = np.array(VISIT_REASONS.get(line_names[code], VISIT_REASONS["PC"]), dtype=object)
+        options = _REASON_CODES.get(line_names[code], _REASON_CODES["PC"])
         reason[rows] = options[rng.integers(0, options.size, rows.sum())]
     prefix = f"A{hospital + 1:03d}{month:%Y%m}"
     appointment_id = pc.binary_join_element_wise(
@@ -164,7 +170,7 @@ def _empty() -> Appointments:
     nothing = np.array([], dtype=np.int64)
     moment = np.array([], dtype="datetime64[s]")
     return Appointments(pa.array([], pa.string()), nothing, nothing, nothing, moment, moment, nothing, nothing,
-                        moment, np.array([], dtype=object))  # fmt: skip
+                        moment, np.array([], dtype=np.int16))  # fmt: skip
 
 
 def appointment_versions(
@@ -194,12 +200,12 @@ def render_appointments(
             "appointment_id": appointments.appointment_id.take(pa.array(rows, pa.int64())),
             "mrn": mrn(appointments.patient[rows]),
             "npi": pa.array(physicians.npi[appointments.physician[rows]]).cast(pa.string()),
-            "department_id": pa.array(facilities.department_ids[appointments.department[rows]], pa.string()),
+            "department_id": pick(facilities.department_ids, appointments.department[rows]),
             "booked_at": pa.array(appointments.booked_at[rows]),
             "scheduled_at": pa.array(appointments.scheduled_at[rows]),
             "duration_minutes": pa.array(appointments.duration[rows], pa.int32()),
-            "status": pa.array(STATUS[status], pa.string()),
-            "reason": pa.array(appointments.reason[rows], pa.string()),
+            "status": pick(STATUS, status),
+            "reason": pick(REASONS, appointments.reason[rows]),
             "updated_at": pa.array(updated.astype("datetime64[s]")),
         }
     )

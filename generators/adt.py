@@ -318,7 +318,7 @@ def _secondary_codes(rng: np.random.Generator, band: np.ndarray) -> pa.Array:
     """Up to six comorbidity codes per stay, mostly frequent ones, some from the long tail of the code list."""
     codes = np.array([code for code, _ in COMORBIDITIES], dtype=object)
     weights = np.array([weight for _, weight in COMORBIDITIES], dtype=np.float64)
-    tail = icd10.long_tail(("4", "9", "10", "11", "14"))
+    tail = icd10.long_tail(icd10.LONG_TAIL_CHAPTERS)
     count = np.minimum(rng.poisson(0.6 + 0.6 * band), 6)
     joined = pa.nulls(band.size, pa.string())
     for position in range(6):

@@ -17,7 +17,7 @@ import simple_icd_10_cm as icd
 
 from generators.clinical import CASE_MIX, COMORBIDITIES, PLANNED_READMISSION_CODE
 from generators.fastcodec import decimal_from_cents, iso_text
-from generators.icd10 import chapters, is_billable
+from generators.icd10 import LONG_TAIL_FILE, chapters, is_billable, long_tail, long_tail_from_package
 from generators.payers import Coverage
 from generators.providers import is_valid_npi, npi_check_digit
 from generators.registration import Addresses, Moves, Patients, mrn
@@ -44,6 +44,15 @@ def test_chapter_map_agrees_with_the_package_on_a_sample():
         assert icd.get_ancestors(code)[-1] == codes[code], code
     assert codes["J18.9"] == "10"
     assert codes["O80"] == "15"
+
+
+def test_the_stored_long_tail_codes_are_what_the_installed_package_gives():
+    # If this fails after a package upgrade, regenerate the file: python -m generators.icd10
+    stored = json.loads(LONG_TAIL_FILE.read_text(encoding="utf-8"))
+    assert stored == long_tail_from_package()
+    tail = long_tail(("4", "9"))
+    assert tail.size > 1000 and all(is_billable(code) for code in tail[::50])
+    assert list(tail) == sorted(tail) and {code[0] for code in tail} == {"E", "I"}
 
 
 def test_every_coded_diagnosis_is_a_billable_icd10cm_code():

@@ -42,7 +42,7 @@ lint: install
 	$(VENV)/bin/ruff format .
 
 bench: install
-	$(PY) benchmarks/generate_bench.py
+	$(PY) benchmarks/generate_bench.py --workers 2 --repeat 5
 	$(PY) benchmarks/dbt_bench.py
 	$(PY) benchmarks/gx_bench.py
 	$(PY) benchmarks/run_bench.py

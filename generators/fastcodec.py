@@ -1,7 +1,10 @@
-"""Value encoders that build Arrow arrays straight from numpy buffers.
+"""Value encoders that build Arrow arrays straight from numpy buffers or small vocabularies.
 
-Arrow's cast from floats to decimals costs ~25 ns a value, a buffer built by numpy ~2 (tested value for value
-against Arrow's own cast in ``tests/unit/test_generator_units.py``).
+Converting values one by one is where a vectorised generator still spends its time: Arrow's cast from floats
+to decimals costs ~25 ns a value, formatting a timestamp as ISO text ~70, converting numpy text to Arrow ~50.
+Here decimals are written as their 128-bit words (~2 ns), ISO timestamps gathered from date and time-of-day
+tables (~11 ns) and vocabulary text taken from an Arrow array (~4 ns). Each is tested value for value against
+Arrow's own conversion in ``tests/unit/test_generator_units.py``.
 """
 
 from __future__ import annotations

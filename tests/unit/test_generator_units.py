@@ -16,7 +16,7 @@ import pytest
 import simple_icd_10_cm as icd
 
 from generators.clinical import CASE_MIX, COMORBIDITIES, PLANNED_READMISSION_CODE
-from generators.fastcodec import decimal_from_cents, iso_text
+from generators.fastcodec import decimal_from_cents, iso_text, pick, repeated
 from generators.icd10 import LONG_TAIL_FILE, chapters, is_billable, long_tail, long_tail_from_package
 from generators.payers import Coverage
 from generators.providers import is_valid_npi, npi_check_digit
@@ -231,3 +231,12 @@ def test_a_hospitals_registered_patients_do_not_depend_on_patients_registered_la
         shorter = int(np.flatnonzero(later)[-1])  # drop the last patient registered after the moment
         np.testing.assert_array_equal(world(shorter).home_patients(h, moment), expected)
     assert world(size).home_patients(7, moment).size == 0
+
+
+def test_vocabulary_lookups_equal_converting_the_text():
+    words = np.array(["Scheduled", "Completed", "No Show", "Café"], dtype=object)
+    index = np.random.default_rng(5).integers(0, words.size, 10_000)
+    assert pick(words, index).equals(pa.array(words[index], pa.string()))
+    assert pick(pa.array(list(words)), index[:3]).to_pylist() == list(words[index[:3]])
+    assert repeated("outpatient", 3).equals(pa.array(["outpatient"] * 3, pa.string()))
+    assert len(repeated("x", 0)) == 0

@@ -2,10 +2,11 @@
 
 For each size: generate an initial batch (``--years`` of history) and the next day's batch, load the initial
 batch into a fresh DuckDB warehouse, time ``dbt build`` (lists, staging, integration, marts, snapshots and every
-test: what ``make run`` runs), load the daily batch and time ``dbt build`` again (the large facts incremental,
-the rest rebuilt). The incremental facts' own build seconds (from run_results.json) are shown apart: they are
-what scales with the day's data; the rest of a daily build is the tables rebuilt in full and the ~400 data tests
-rerun. dbt runs as the CLI the pipeline calls (a subprocess), with its target and logs in the work
+test: what ``make run`` runs), load the daily batch and time the daily command (``dbt build`` of all but the
+snapshots with the daily test scope; the incremental models narrowed to the day's keys, the rest rebuilt), then
+the snapshots apart. The incremental models' own build seconds (from run_results.json)
+are shown apart, and the daily build's costliest nodes are listed: what still scales with all the data shows
+there. dbt runs as the CLI the pipeline calls (a subprocess), with its target and logs in the work
 folder. Generation and loading are timed for context only. Prints one Markdown table.
 
     .venv/bin/python benchmarks/dbt_bench.py [--patients 10000 100000 1000000] [--years 1] [--work DIR]
@@ -38,7 +39,12 @@ from generators.batch import NetworkSpec, generate_daily, generate_initial
 PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")
 START = dt.date(2024, 1, 1)
-INCREMENTAL_FACTS = ("fct_admissions", "fct_appointments", "fct_charges")
+# The daily command (docs/dbt.md, "Daily builds"): everything but the snapshots, which run after it on their own.
+DAILY_BUILD = ("--exclude", "resource_type:snapshot")
+INCREMENTAL_MODELS = (
+    "fct_admissions", "fct_appointments", "fct_charges", "fct_claims", "dim_patients", "int_claims_pivoted",
+    "int_encounters_unioned", "int_coverage_periods_sequenced", "int_patients_joined_to_coverage",
+)  # fmt: skip
 
 
 @dataclass
@@ -58,23 +64,36 @@ class Figures:
     daily_tests_seconds: float
     fact_rows: int
     nodes: int
+    snapshot_seconds: float = 0.0
     compare_daily_seconds: float | None = None
     compare_daily_tests_seconds: float | None = None
 
 
 def node_seconds(work: Path) -> tuple[float, float]:
-    """Node seconds of the last command (run_results.json): (incremental facts built, data tests run)."""
+    """Node seconds of the last command (run_results.json): (incremental models built, data tests run)."""
     results = json.loads((work / "target" / "run_results.json").read_text(encoding="utf-8"))["results"]
-    facts = sum(item["execution_time"] for item in results if item["unique_id"].split(".")[-1] in INCREMENTAL_FACTS)
+    facts = sum(item["execution_time"] for item in results if item["unique_id"].split(".")[-1] in INCREMENTAL_MODELS)
     tests = sum(item["execution_time"] for item in results if item["unique_id"].startswith("test."))
     return facts, tests
 
 
-def dbt_build(warehouse: Path, work: Path, project: Path, dbt_vars: str | None = None) -> tuple[float, int]:
-    """Run ``dbt build`` on the warehouse; return (wall seconds, nodes run). Raises when dbt fails."""
+def costliest_nodes(work: Path, count: int = 8) -> str:
+    """The ``count`` slowest models and snapshots of the last command, as ``name seconds`` pairs."""
+    results = json.loads((work / "target" / "run_results.json").read_text(encoding="utf-8"))["results"]
+    built = [item for item in results if not item["unique_id"].startswith(("test.", "unit_test."))]
+    slowest = sorted(built, key=lambda item: item["execution_time"], reverse=True)[:count]
+    return ", ".join(f"{item['unique_id'].split('.')[-1]} {item['execution_time']:.1f}" for item in slowest)
+
+
+def dbt_build(
+    warehouse: Path, work: Path, project: Path, dbt_vars: str | None = None, selection: tuple[str, ...] = ()
+) -> tuple[float, int]:
+    """Run ``dbt build`` (of ``selection``, e.g. ``--exclude ...``) on the warehouse; return (wall seconds, nodes
+    run). Raises when dbt fails."""
     environment = {**os.environ, "HOSPITAL_WAREHOUSE_PATH": str(warehouse), "DBT_TARGET": "duckdb"}
     command = [str(DBT), "build", "--project-dir", str(project), "--profiles-dir", str(project),
                "--target-path", str(work / "target"), "--log-path", str(work / "logs")]  # fmt: skip
+    command += list(selection)
     if dbt_vars:
         command += ["--vars", dbt_vars]
     started = time.perf_counter()
@@ -113,24 +132,28 @@ def bench(
     # The daily command: tests of the large models limited to the rows loaded from now on (the daily batch).
     loaded_after = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
     daily_rows = load(daily.path, warehouse)
+    daily_vars = f"{{tests_loaded_after: '{loaded_after}'}}" if scoped_daily_tests else None
     compare_seconds = compare_tests = None
     if compare is not None:  # the same day on a copy of the same warehouse, built by the other project
         copy = work / "compare.duckdb"
         shutil.copyfile(warehouse, copy)
-        compare_seconds, _ = dbt_build(copy, work, compare)
+        compare_seconds, _ = dbt_build(copy, work, compare, daily_vars, DAILY_BUILD)
         _, compare_tests = node_seconds(work)
+        print(f"  same day, other project, costliest nodes (s): {costliest_nodes(work)}", flush=True)
         copy.unlink()
-    daily_vars = f"{{tests_loaded_after: '{loaded_after}'}}" if scoped_daily_tests else None
-    daily_seconds, _ = dbt_build(warehouse, work, project, daily_vars)
+    daily_seconds, _ = dbt_build(warehouse, work, project, daily_vars, DAILY_BUILD)
     daily_facts, daily_tests = node_seconds(work)
+    print(f"  daily build, costliest nodes (s): {costliest_nodes(work)}", flush=True)
+    snapshot_seconds, _ = dbt_build(warehouse, work, project, daily_vars, ("--select", "resource_type:snapshot"))
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         (fact_rows,) = connection.execute(
             "select (select count(*) from marts.fct_admissions) + (select count(*) from marts.fct_appointments)"
             " + (select count(*) from marts.fct_charges) + (select count(*) from marts.fct_claims)"
         ).fetchone()
     return Figures(patients, raw_rows, daily_rows, generate_seconds, load_seconds, full_seconds, daily_seconds,
-                   full_facts, daily_facts, full_tests, daily_tests, fact_rows, nodes, compare_seconds,
-                   compare_tests)  # fmt: skip
+                   full_facts, daily_facts, full_tests, daily_tests, fact_rows, nodes,
+                   snapshot_seconds=snapshot_seconds, compare_daily_seconds=compare_seconds,
+                   compare_daily_tests_seconds=compare_tests)  # fmt: skip
 
 
 def main() -> None:
@@ -148,7 +171,8 @@ def main() -> None:
           f"{os.cpu_count()} CPUs; DuckDB threads as profiles.yml (4); project {arguments.project}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     print("| patients | raw rows | daily rows | generate s | load s | dbt nodes | fact rows "
-          "| full build s | daily incremental build s | facts, full s | facts, daily s | tests, full s "
+          "| full build s | daily incremental build s | incremental models, full s | incremental models, daily s "
+          "| tests, full s "
           "| tests, daily s | load avg |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     try:
@@ -172,6 +196,7 @@ def main() -> None:
                   f"| {figures.daily_build_seconds:.1f} | {figures.full_facts_seconds:.1f} "
                   f"| {figures.daily_facts_seconds:.1f} | {figures.full_tests_seconds:.1f} "
                   f"| {figures.daily_tests_seconds:.1f} | {os.getloadavg()[0]:.1f} |", flush=True)  # fmt: skip
+            print(f"  snapshots after the daily build: {figures.snapshot_seconds:.1f} s", flush=True)
             if figures.compare_daily_seconds is not None:
                 print(f"  same day, project {arguments.compare_daily}: daily build {figures.compare_daily_seconds:.1f}"
                       f" s, tests {figures.compare_daily_tests_seconds:.1f} node s", flush=True)  # fmt: skip

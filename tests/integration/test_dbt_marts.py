@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,14 +41,20 @@ MARTS = {
     "mart_bed_occupancy_daily", "mart_no_shows_by_weekday", "mart_no_shows_by_lead_time",
     "mart_no_shows_by_department", "mart_payer_mix", "mart_revenue_by_department", "mart_physician_activity",
 }  # fmt: skip
+# Integration tables built incrementally (docs/dbt.md, "Daily builds"): compared like the marts.
+INTEGRATION = {
+    "int_claims_pivoted", "int_encounters_unioned", "int_coverage_periods_sequenced", "int_patients_joined_to_coverage",
+}  # fmt: skip
 # Load-audit columns: when a row was loaded differs between two warehouses by construction.
-AUDIT_COLUMNS = {"_loaded_at"}
+AUDIT_COLUMNS = {"_loaded_at", "_loaded_through"}
 # HHS de-identification guidance (2012), section 3.4: three-digit ZIPs of 20,000 people or fewer (2000 Census).
 HHS_RESTRICTED_ZIP3 = {
     "036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831", "878", "879", "884",
     "890", "893",
 }  # fmt: skip
 INCREMENTAL_FACTS = ("fct_admissions", "fct_appointments", "fct_charges")
+# Incremental models whose daily run narrows a large staging model's raw rows before the dedupe.
+NARROWED_READS = (*INCREMENTAL_FACTS, *sorted(INTEGRATION), "dim_patients")
 
 
 @dataclass
@@ -105,12 +112,38 @@ def marts(tmp_path_factory) -> Iterator[Marts]:
     yield run
 
 
-def columns(warehouse: Path, table: str) -> list[tuple[str, str]]:
+def columns(warehouse: Path, table: str, schema: str = "marts") -> list[tuple[str, str]]:
     return query(
         warehouse,
         "select column_name, data_type from information_schema.columns "
-        f"where table_schema = 'marts' and table_name = '{table}' order by ordinal_position",
+        f"where table_schema = '{schema}' and table_name = '{table}' order by ordinal_position",
     )
+
+
+def differing_rows(left: Path, right: Path, tables: list[tuple[str, str]]) -> dict[str, tuple[int, int, int]]:
+    """Per table (schema, name) that differs: rows of ``right``, rows only in left, rows only in right.
+
+    Compared as multisets (``EXCEPT ALL`` both ways) on every column but the load-audit ones.
+    """
+    differences: dict[str, tuple[int, int, int]] = {}
+    with duckdb.connect() as connection:
+        connection.execute(f"attach '{left}' as lft (read_only)")
+        connection.execute(f"attach '{right}' as rgt (read_only)")
+        for schema, table in tables:
+            names = [name for name, _ in columns(right, table, schema) if name not in AUDIT_COLUMNS]
+            assert [name for name, _ in columns(left, table, schema) if name not in AUDIT_COLUMNS] == names, table
+            listed = ", ".join(f'"{name}"' for name in names)
+            rows = connection.execute(f"select count(*) from rgt.{schema}.{table}").fetchone()[0]
+            only = [
+                connection.execute(
+                    f"select count(*) from (select {listed} from {one}.{schema}.{table} "
+                    f"except all select {listed} from {other}.{schema}.{table})"
+                ).fetchone()[0]
+                for one, other in (("lft", "rgt"), ("rgt", "lft"))
+            ]
+            if rows == 0 or any(only):
+                differences[f"{schema}.{table}"] = (rows, *only)
+    return differences
 
 
 def patient_key(mrn: str) -> str:
@@ -136,16 +169,17 @@ def test_every_node_of_every_build_passes(marts) -> None:
 
 
 def test_daily_builds_ran_the_facts_incrementally(marts) -> None:
+    incremental = (*NARROWED_READS, "fct_claims")
     for result in marts.runs["incremental"][1:]:
         compiled = {item.node.name: getattr(item.node, "compiled_code", "") for item in result.result.results}
-        for fact in INCREMENTAL_FACTS:
-            assert "loaded_after" in compiled[fact], fact
-    first = {
-        item.node.name: getattr(item.node, "compiled_code", "") for item in marts.runs["incremental"][0].result.results
-    }
-    assert all("loaded_after" not in first[fact] for fact in INCREMENTAL_FACTS)
-    # Narrowed to the day's keys before the staging dedupe (macros/marts/incremental.sql), not a filter on the view.
-    assert all("changed_since_last_run" in compiled[fact] for fact in INCREMENTAL_FACTS)
+        for model in incremental:
+            assert "loaded_after" in compiled[model], model
+        # Narrowed to the day's keys before the staging dedupe (macros/incremental/reads.sql), not a filter on the
+        # view; fct_claims reads the claims int_claims_pivoted rewrote (a filter on a table).
+        assert [model for model in NARROWED_READS if "changed_since_last_run" not in compiled[model]] == []
+    for result in (marts.runs["incremental"][0], marts.runs["full"][0]):
+        compiled = {item.node.name: getattr(item.node, "compiled_code", "") for item in result.result.results}
+        assert [model for model in incremental if "loaded_after" in compiled[model]] == []
 
 
 def compiled_tests(result: dbtRunnerResult) -> dict[str, str]:
@@ -161,6 +195,11 @@ def test_daily_builds_test_the_large_models_on_the_days_rows_and_full_builds_on_
     }
     assert any(name.startswith("unique_stg_billing__charges") for name in scoped)
     assert any(name.startswith("unique_fct_charges") for name in scoped)
+    for model in ("fct_claims", *INTEGRATION):
+        assert any(name.startswith(f"not_null_{model}_") for name in scoped), model
+    # Coverage sequencing is tested per re-sequenced patient: every period of a patient with a new row.
+    sequenced = daily["unique_int_coverage_periods_sequenced_coverage_id"]
+    assert "where mrn in (select mrn from" in sequenced, sequenced
     small = ("unique_dim_", "not_null_dim_", "unique_stg_facilities", "not_null_stg_facilities")
     assert not any(name.startswith(small) for name in scoped)  # small tables: every row, every day
     for result in (marts.runs["incremental"][0], marts.runs["full"][0]):
@@ -191,21 +230,8 @@ def test_daily_incremental_runs_give_the_same_marts_as_one_full_refresh(marts) -
     tables = {name for (name,) in query(marts.full, "select table_name from information_schema.tables "
                                                     "where table_schema = 'marts'")}  # fmt: skip
     assert tables == MARTS
-    with duckdb.connect() as connection:
-        connection.execute(f"attach '{marts.incremental}' as inc (read_only)")
-        connection.execute(f"attach '{marts.full}' as ful (read_only)")
-        for table in sorted(MARTS):
-            names = [name for name, _ in columns(marts.full, table) if name not in AUDIT_COLUMNS]
-            assert [name for name, _ in columns(marts.incremental, table) if name not in AUDIT_COLUMNS] == names
-            listed = ", ".join(f'"{name}"' for name in names)
-            rows = connection.execute(f"select count(*) from ful.marts.{table}").fetchone()[0]
-            assert rows > 0, table
-            for left, right in (("inc", "ful"), ("ful", "inc")):
-                difference = connection.execute(
-                    f"select count(*) from (select {listed} from {left}.marts.{table} "
-                    f"except all select {listed} from {right}.marts.{table})"
-                ).fetchone()[0]
-                assert difference == 0, (table, left, right)
+    compared = [("marts", table) for table in sorted(MARTS)] + [("integration", table) for table in sorted(INTEGRATION)]
+    assert differing_rows(marts.incremental, marts.full, compared) == {}
 
 
 def test_a_status_changed_in_a_daily_batch_replaces_the_appointment_row(marts) -> None:
@@ -280,7 +306,10 @@ def test_patient_keys_are_keyed_hashes_not_hashes_of_the_mrn(marts) -> None:
 def test_dim_patients_has_no_birth_date_and_bands_ages_90_and_over(marts) -> None:
     described = columns(marts.full, "dim_patients")
     assert not any("birth" in name for name, _ in described)
-    assert {name for name, kind in described if kind in {"DATE", "TIMESTAMP"}} == {"age_as_of_date"}
+    assert {name for name, kind in described if kind in {"DATE", "TIMESTAMP"}} == {"age_as_of_date", "_loaded_through"}
+    # The watermark is one table-wide load instant, not a date of each patient.
+    for warehouse in (marts.incremental, marts.full):
+        assert len(query(warehouse, "select distinct _loaded_through from marts.dim_patients")) == 1
     (as_of,) = {day for (day,) in query(marts.full, "select distinct age_as_of_date from marts.dim_patients")}
     # The data's last day: the latest record change of patients, admissions or appointments.
     assert as_of == max(DAILY)
@@ -336,3 +365,85 @@ def test_fact_row_counts_and_amounts_reconcile_with_staging(marts) -> None:
         pairs = list(zip(reconciled[::2], reconciled[1::2], strict=True))
         assert all(staged == fact for staged, fact in pairs), pairs
         assert all(staged > 0 for staged, _ in pairs[:4]), pairs
+
+
+LATE_CHANGE_MODELS = ["int_claims_pivoted", "fct_claims", "int_coverage_periods_sequenced", "dim_patients",
+                      "int_encounters_unioned", "int_patients_joined_to_coverage"]  # fmt: skip
+
+
+def insert_raw_version(connection: duckdb.DuckDBPyConnection, table: str, key: str, value: str, **changes) -> None:
+    """Append a new version of a raw record (its latest row with ``changes``), loaded now."""
+    replaced = ", ".join(f"? as {column}" for column in changes)
+    connection.execute(
+        f"insert into raw.{table} select * replace ({replaced}, 'late-test' as _batch_id, now() as _loaded_at) "
+        f"from raw.{table} where {key} = ? order by updated_at desc, _loaded_at desc limit 1",
+        [*changes.values(), value],
+    )
+
+
+def make_late_changes(connection: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Load late changes whose effects reach rows of other keys; return the records changed."""
+    two_periods = connection.execute(
+        "select mrn, min(coverage_id), max(coverage_id) from integration.int_coverage_periods_sequenced"
+        " group by mrn having count(*) >= 2 order by mrn limit 2"
+    ).fetchall()
+    (single,) = connection.execute(
+        "select min(mrn) from integration.int_coverage_periods_sequenced where period_count = 1"
+    ).fetchone()
+    assert len(two_periods) == 2 and single, "no patient with two coverage periods: choose another network"
+    (earlier_patient, first_period, _), (moving_patient, _, moved_period) = two_periods
+    # 1. A period that began before the patient's first one arrives late: every period of the patient renumbers.
+    (effective,) = connection.execute(
+        "select effective_date from integration.int_coverage_periods_sequenced where coverage_id = ?", [first_period]
+    ).fetchone()
+    insert_raw_version(connection, "payers__coverage", "coverage_id", first_period, coverage_id="COVLATE0001",
+                       effective_date=effective - dt.timedelta(days=400),
+                       termination_date=effective - dt.timedelta(days=1))  # fmt: skip
+    # 2. A period corrected to another patient: both patients' timelines change.
+    insert_raw_version(connection, "payers__coverage", "coverage_id", moved_period, mrn=single,
+                       updated_at=dt.datetime(2024, 12, 1, tzinfo=dt.UTC))  # fmt: skip
+    # 3. A late status change of a submitted claim (the clearinghouse resends it with the denial).
+    claim_id, history, updated = connection.execute(
+        "select claim_id, status_history, updated_at from raw.claims__claims where claim_id = (select min(claim_id)"
+        " from integration.int_claims_pivoted where final_claim_status = 'submitted')"
+        " order by updated_at desc, _loaded_at desc limit 1"
+    ).fetchone()
+    denied_at = updated + dt.timedelta(days=20)
+    denial = {"status": "denied", "at": denied_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "reason_code": "CO-16"}
+    insert_raw_version(connection, "claims__claims", "claim_id", claim_id, claim_status="denied",
+                       denial_reason_code="CO-16", status_history=json.dumps([*json.loads(history), denial]),
+                       updated_at=denied_at)  # fmt: skip
+    # 4. A record changed 800 days after the data's last day: every age band is as of that day now.
+    (appointment_id,) = connection.execute("select min(appointment_id) from raw.scheduling__appointments").fetchone()
+    (last_day,) = connection.execute("select max(age_as_of_date) from marts.dim_patients").fetchone()
+    later = dt.datetime.combine(last_day + dt.timedelta(days=800), dt.time(12), tzinfo=dt.UTC)
+    insert_raw_version(connection, "scheduling__appointments", "appointment_id", appointment_id, updated_at=later)
+    return {"earlier": earlier_patient, "moving": moving_patient, "single": single, "claim": claim_id}
+
+
+def test_late_changes_recompute_every_dependent_row_like_a_full_refresh(marts, tmp_path) -> None:
+    incremental, full = tmp_path / "late_incremental.duckdb", tmp_path / "late_full.duckdb"
+    shutil.copyfile(marts.incremental, incremental)
+    with duckdb.connect(str(incremental)) as connection:
+        bands_before = dict(connection.execute("select patient_key, age_band from marts.dim_patients").fetchall())
+        changed = make_late_changes(connection)
+    shutil.copyfile(incremental, full)
+    project, select = marts.root / "dbt_project", ["--select", *LATE_CHANGE_MODELS]
+    assert build(project, tmp_path, incremental, *select, command="run").success
+    assert build(project, tmp_path, full, *select, "--full-refresh", command="run").success
+
+    tables = [("integration", name) for name in LATE_CHANGE_MODELS if name.startswith("int_")]
+    tables += [("marts", name) for name in LATE_CHANGE_MODELS if not name.startswith("int_")]
+    assert differing_rows(incremental, full, tables) == {}
+    # The changes did reach rows of other keys (else the comparison above proves little).
+    periods = dict(query(incremental, "select mrn, period_count from integration.int_coverage_periods_sequenced"))
+    before = dict(query(marts.incremental, "select mrn, period_count from integration.int_coverage_periods_sequenced"))
+    assert periods[changed["earlier"]] == before[changed["earlier"]] + 1
+    assert query(incremental, "select period_number from integration.int_coverage_periods_sequenced "
+                              "where coverage_id = 'COVLATE0001'") == [(1,)]  # fmt: skip
+    assert (periods[changed["moving"]], periods[changed["single"]]) == (before[changed["moving"]] - 1, 2)
+    key = hashlib.sha256(f"{SALT}|claim|{changed['claim']}".encode()).hexdigest()
+    assert query(incremental, f"select final_claim_status, is_denied_initially from marts.fct_claims "
+                              f"where claim_key = '{key}'") == [("denied", True)]  # fmt: skip
+    bands_after = dict(query(incremental, "select patient_key, age_band from marts.dim_patients"))
+    assert sum(bands_after[key] != band for key, band in bands_before.items()) > 0

@@ -6,17 +6,31 @@
       large staging views  the view's query narrowed to the keys with a row loaded after the instant, with the
                            key filter on raw before the dedupe (macros/staging/scoped.sql), then the records
                            whose latest version was loaded after it;
-      incremental facts    their rows with `_loaded_at` after the instant (a filter on a table);
-      everything else      unchanged (small tables, and the integration tables and KPI marts rebuilt in full).
+      incremental tables   their rows with `_loaded_at` after the instant (a filter on a table): the facts,
+                           int_claims_pivoted, int_encounters_unioned, int_patients_joined_to_coverage; for a
+                           table whose rows depend on a group (int_coverage_periods_sequenced: the patient),
+                           every row of the groups with a row loaded after it (what the day's run re-computed);
+      everything else      unchanged: small tables, dim_patients (its rows carry no load instant of their own),
+                           and the tables rebuilt in full (KPI marts, census, readmissions).
 
     The test's own `where` config still applies on top. A `relationships` test checks the scoped rows against
     *all* parents, but reads only the parents whose key is among the child's values when the parent is a
     large staging view (that narrowing keeps every parent that could match, so the test's verdict is the same).
 -#}
 
-{#- The incremental facts whose tests are limited to new rows by `_loaded_at`. -#}
-{% macro facts_scoped_by_loaded_at() -%}
-    {{ return(['fct_admissions', 'fct_appointments', 'fct_charges']) }}
+{#- The incremental tables whose tests are limited to the day's rows by `_loaded_at`, each with the column
+    that groups the rows re-computed together (none: the row alone). -#}
+{% macro tables_scoped_by_loaded_at() -%}
+    {{ return({
+        'fct_admissions': none,
+        'fct_appointments': none,
+        'fct_charges': none,
+        'fct_claims': none,
+        'int_claims_pivoted': none,
+        'int_encounters_unioned': none,
+        'int_patients_joined_to_coverage': none,
+        'int_coverage_periods_sequenced': 'mrn',
+    }) }}
 {%- endmacro %}
 
 {#- The UTC instant of var('tests_loaded_after') as a SQL timestamp; none when the var is not set. -#}
@@ -43,8 +57,11 @@
         {%- set narrowed = staging_query_in_scope(relation.identifier, keys_loaded_after=instant) -%}
         {%- if narrowed is not none -%}
             {%- set scoped = '(select * from (' ~ narrowed ~ '\n) as in_scope where _loaded_at > ' ~ instant ~ ')' -%}
-        {%- elif relation.identifier in facts_scoped_by_loaded_at() -%}
-            {%- set scoped = '(select * from ' ~ relation ~ ' where _loaded_at > ' ~ instant ~ ')' -%}
+        {%- elif relation.identifier in tables_scoped_by_loaded_at() -%}
+            {%- set group_key = tables_scoped_by_loaded_at()[relation.identifier] -%}
+            {%- set loaded = 'select ' ~ (group_key or '*') ~ ' from ' ~ relation ~ ' where _loaded_at > ' ~ instant -%}
+            {%- set scoped = '(' ~ loaded ~ ')' if group_key is none else (
+                '(select * from ' ~ relation ~ ' where ' ~ group_key ~ ' in (' ~ loaded ~ '))') -%}
         {%- endif -%}
     {%- endif -%}
     {%- if scoped is none and not where -%}

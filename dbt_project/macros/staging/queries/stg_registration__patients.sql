@@ -58,3 +58,13 @@ final as (
 
 select * from final
 {%- endmacro %}
+
+{#- The cleaned MRNs of the patients whose age band as of `from_date` differs from the one as of `to_date`
+    (SQL date expressions), read from every raw version's birth date: no dedupe, so it may name a patient whose
+    latest version did not change band (rewriting it is harmless). What dim_patients rewrites when the data's
+    last day moves. -#}
+{% macro stg_registration__patients_keys_aging(from_date, to_date) -%}
+    select {{ clean_text('mrn') }} as mrn
+    from {{ source('registration', 'patients') }}
+    where {{ age_band('birth_date', from_date) }} <> {{ age_band('birth_date', to_date) }}
+{%- endmacro %}

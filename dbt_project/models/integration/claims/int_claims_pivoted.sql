@@ -3,11 +3,24 @@
 -- the clearinghouse sends with every version of the claim; it is unnested here (macros/integration/json_unnest.sql).
 -- Also the source of the claims snapshot (timestamp strategy on `updated_at`), so rows without a claim_id
 -- (a defect the quality gate reports) are left out: a snapshot cannot track a record without a key.
+-- Incremental (docs/dbt.md, "Daily builds"): a claim's row depends on that claim's latest version only (each
+-- delivery carries the whole status history), so a run reads the claims with a raw row loaded since the last
+-- run and replaces them (delete+insert on claim_id): a late status change rewrites the claim's lifecycle.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='claim_id',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 stg_claims__claims as (
 
-    select * from {{ ref('stg_claims__claims') }}
+    -- Incremental run: only the claims with a row loaded since the last run, deduplicated after the key filter.
+    {{ staging_rows_since_last_run('stg_claims__claims') }}
 
 ),
 
@@ -88,7 +101,8 @@ final as (
         claims.billed_amount_usd,
         claims.allowed_amount_usd,
         claims.paid_amount_usd,
-        claims.updated_at
+        claims.updated_at,
+        claims._loaded_at
     from claims
     left join steps
         on claims.claim_id = steps.claim_id

@@ -1,11 +1,54 @@
 -- Coverage timeline per patient: the coverage periods in order of their first covered day, with plan, payer and
 -- payer type, the gap since the previous period and the open period flagged. A termination arrives as a new
 -- version of the coverage row (staging keeps the latest), so an open period is one with no termination date.
+-- Incremental (docs/dbt.md, "Daily builds"): a period's number, count, latest flag and gap depend on every
+-- period of its patient, so a run re-sequences each *patient* with a coverage row loaded since the last run:
+-- all of that patient's periods are read again and replaced (delete+insert on coverage_id). A period moved to
+-- another patient re-sequences both (its former patient is found in this table).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='coverage_id',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
+{% if is_incremental() -%}
+changed_coverage as (
+
+    -- The coverage records with a row loaded since the last run, deduplicated after the key filter.
+    {{ staging_rows_since_last_run('stg_payers__coverage') }}
+
+),
+
+patients_to_sequence as (
+
+    -- Their patients now, and the patients they belonged to before (a period moved to another patient).
+    select mrn from changed_coverage
+    where mrn is not null
+    union
+    select mrn from {{ this }}
+    where coverage_id in (select coverage_id from changed_coverage)
+
+),
+
+coverage_to_sequence as (
+
+    -- Every period of those patients: the changed ones and the ones this table holds.
+    select coverage_id from changed_coverage
+    union
+    select coverage_id from {{ this }}
+    where mrn in (select mrn from patients_to_sequence)
+
+),
+
+{% endif -%}
 stg_payers__coverage as (
 
-    select * from {{ ref('stg_payers__coverage') }}
+    {{ staging_rows_for_keys('stg_payers__coverage', 'select coverage_id from coverage_to_sequence') }}
 
 ),
 
@@ -32,7 +75,8 @@ coverage_with_plan as (
         stg_payers__plans.product_type,
         stg_payers__coverage.effective_date,
         stg_payers__coverage.termination_date,
-        stg_payers__coverage.updated_at
+        stg_payers__coverage.updated_at,
+        stg_payers__coverage._loaded_at
     from stg_payers__coverage
     left join stg_payers__plans
         on stg_payers__coverage.plan_id = stg_payers__plans.plan_id
@@ -81,7 +125,8 @@ final as (
             when previous_termination_date is not null
                 then {{ dbt.datediff('previous_termination_date', 'effective_date', 'day') }} - 1
         end as gap_days_before,
-        updated_at
+        updated_at,
+        _loaded_at
     from sequenced
 
 )

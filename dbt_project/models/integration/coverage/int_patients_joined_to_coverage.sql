@@ -3,17 +3,61 @@
 -- Joined before snapshotting so that one check-strategy snapshot versions a patient when either the address or
 -- the coverage changes (snapshots/registration/_registration__snapshots.yml explains the choice).
 -- Patients without an MRN (a defect the quality gate reports) are left out: a snapshot cannot track them.
+-- Incremental (docs/dbt.md, "Daily builds"; delete+insert on mrn): a run rewrites the patients with a new
+-- version, the patients with a coverage period rewritten since the last run, and the patients whose current
+-- period was one of those (a period moved to another patient).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='mrn',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
+{% if is_incremental() -%}
+changed_patients as (
+
+    -- The patients with a row loaded since the last run, deduplicated after the key filter.
+    {{ staging_rows_since_last_run('stg_registration__patients') }}
+
+),
+
+changed_coverage as (
+
+    -- Periods int_coverage_periods_sequenced rewrote since the last run (a filter on a table, no dedupe).
+    {{ rows_loaded_since_last_run(ref('int_coverage_periods_sequenced')) }}
+
+),
+
+patients_to_rewrite as (
+
+    select mrn from changed_patients
+    where mrn is not null
+    union
+    select mrn from changed_coverage
+    union
+    select mrn from {{ this }}
+    where current_coverage_id in (select coverage_id from changed_coverage)
+
+),
+
+{% endif -%}
 stg_registration__patients as (
 
-    select * from {{ ref('stg_registration__patients') }}
+    -- Incremental run: only the patients to rewrite, deduplicated after the key filter.
+    {{ staging_rows_for_keys('stg_registration__patients', 'select mrn from patients_to_rewrite') }}
 
 ),
 
 int_coverage_periods_sequenced as (
 
     select * from {{ ref('int_coverage_periods_sequenced') }}
+    {%- if is_incremental() %}
+    where mrn in (select mrn from patients_to_rewrite)
+    {%- endif %}
 
 ),
 
@@ -34,7 +78,8 @@ current_coverage as (
         payer_type,
         effective_date,
         termination_date,
-        is_open
+        is_open,
+        _loaded_at
     from int_coverage_periods_sequenced
     where is_latest
 
@@ -60,7 +105,12 @@ final as (
         current_coverage.effective_date as current_coverage_effective_date,
         current_coverage.termination_date as current_coverage_termination_date,
         coalesce(current_coverage.is_open, false) as is_covered,
-        patients.updated_at
+        patients.updated_at,
+        -- The later load of the two versions joined (the incremental watermark).
+        case
+            when current_coverage._loaded_at > patients._loaded_at then current_coverage._loaded_at
+            else patients._loaded_at
+        end as _loaded_at
     from patients
     left join current_coverage
         on patients.mrn = current_coverage.mrn

@@ -1,12 +1,23 @@
 -- Claims. Grain: one row per claim (claim_key), from the pivoted claim lifecycle. De-identified: the claim and
 -- its encounter are keyed hashes (the same entity names as fct_admissions / fct_appointments, so encounter_key
--- joins to their keys), the patient is the salted patient_key; no MRN. Rebuilt in full on every run (a claim's
--- status changes in place as its history grows).
+-- joins to their keys), the patient is the salted patient_key; no MRN. Incremental: a run reads the claims
+-- int_claims_pivoted rewrote since this table's last run (watermark on _loaded_at) and replaces them
+-- (delete+insert on claim_key), so a claim's status change in a daily batch replaces its row.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='claim_key',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 int_claims_pivoted as (
 
-    select * from {{ ref('int_claims_pivoted') }}
+    -- Incremental run: only the claims loaded since the last run (a filter on a table, no dedupe).
+    {{ rows_loaded_since_last_run(ref('int_claims_pivoted')) }}
 
 ),
 
@@ -48,7 +59,8 @@ final as (
         int_claims_pivoted.is_initially_denied as is_denied_initially,
         -- Denial overturned: denied, appealed, then paid after the appeal.
         int_claims_pivoted.is_paid_on_appeal,
-        int_claims_pivoted.days_to_payment
+        int_claims_pivoted.days_to_payment,
+        int_claims_pivoted._loaded_at
     from int_claims_pivoted
     cross join int_surrogate_salt_generated
 

@@ -447,3 +447,20 @@ def test_late_changes_recompute_every_dependent_row_like_a_full_refresh(marts, t
                               f"where claim_key = '{key}'") == [("denied", True)]  # fmt: skip
     bands_after = dict(query(incremental, "select patient_key, age_band from marts.dim_patients"))
     assert sum(bands_after[key] != band for key, band in bands_before.items()) > 0
+
+
+def test_a_table_built_before_its_model_became_incremental_asks_for_a_full_refresh(marts, tmp_path) -> None:
+    """A warehouse built by an earlier version holds int_claims_pivoted as a plain table without ``_loaded_at``:
+    the daily run must say what to do, not fail with a binder error about aggregates in a WHERE clause."""
+    warehouse = tmp_path / "upgraded.duckdb"
+    shutil.copyfile(marts.incremental, warehouse)
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("alter table integration.int_claims_pivoted drop column _loaded_at")
+    project = marts.root / "dbt_project"
+    result = build(project, tmp_path, warehouse, "--select", "int_claims_pivoted", command="run")
+    assert not result.success
+    messages = " ".join(str(item.message) for item in result.result.results if item.message)
+    assert "has no _loaded_at column" in messages and "full refresh" in messages, messages
+    rebuilt = build(project, tmp_path, warehouse, "--select", "int_claims_pivoted", "--full-refresh", command="run")
+    assert rebuilt.success
+    assert [name for name, _ in columns(warehouse, "int_claims_pivoted", "integration")][-1] == "_loaded_at"

@@ -24,6 +24,17 @@
     {%- if this is none -%}
         {{ return("cast('1900-01-01 00:00:00' as timestamp)") }}
     {%- endif %}
+    {%- if execute and is_incremental() %}
+        {#- A table built before its model became incremental has no watermark column: without this check the
+            query would bind the name to the raw table's column and fail with an unrelated binder error. -#}
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+        {%- if watermark_column | lower not in columns -%}
+            {{ exceptions.raise_compiler_error(
+                this ~ " has no " ~ watermark_column ~ " column: it was built before " ~ model.name
+                ~ " became incremental. Rebuild it once with a full refresh (hospital run --force --full-refresh,"
+                ~ " the weekly-full-refresh deployment, or dbt build --full-refresh); docs/pipeline.md.") }}
+        {%- endif -%}
+    {%- endif %}
     (select coalesce(max({{ watermark_column }}), cast('1900-01-01 00:00:00' as timestamp)) as loaded_after
      from {{ this }})
 {%- endmacro %}

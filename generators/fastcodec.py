@@ -61,14 +61,12 @@ def iso_text(moments: np.ndarray, separator: str = "T", suffix: str = "Z") -> pa
     index[missing], second[missing] = 0, 0
     if index.size and (index.min() < 0 or index.max() >= dates.size):
         return None
-    layout = [("date", "V10"), ("separator", f"S{len(separator)}"), ("time", "V8"), ("suffix", f"S{len(suffix)}")]
-    layout = [field for field in layout if field[1] not in ("S0",)]
+    fields = {"date": dates[index], "separator": separator.encode(), "time": times[second], "suffix": suffix.encode()}
+    layout = [(name, "V10" if name == "date" else "V8" if name == "time" else f"S{len(value)}")
+              for name, value in fields.items() if len(value)]  # fmt: skip
     text = np.empty(moments.size, dtype=np.dtype(layout))
-    text["date"], text["time"] = dates[index], times[second]
-    if separator:
-        text["separator"] = separator.encode()
-    if suffix:
-        text["suffix"] = suffix.encode()
+    for name, _ in layout:
+        text[name] = fields[name]
     width = text.dtype.itemsize
     offsets = np.arange(0, (moments.size + 1) * width, width, dtype=np.int32)
     buffers = [None, pa.py_buffer(offsets), pa.py_buffer(text)]

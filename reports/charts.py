@@ -35,6 +35,17 @@ def _figure(title: str, period: str, run_id: str, *, size: tuple[float, float] =
     return figure
 
 
+def _top_totals(frame: pd.DataFrame, labels: pd.Series, column: str) -> pd.Series:
+    """The ``TOP_N`` largest totals of ``column`` per label, smallest first (for a horizontal bar chart);
+    labels whose cells are all suppressed are left out."""
+    return frame[column].groupby(labels).sum(min_count=1).dropna().sort_values().tail(TOP_N)
+
+
+def _bar_chart_size(bars: int) -> tuple[float, float]:
+    """Width and height of a horizontal bar chart with ``bars`` bars."""
+    return 8.0, max(3.0, 0.35 * bars + 1.6)
+
+
 def _note_missing(axes, frame: pd.DataFrame, columns: list[str]) -> None:
     """Say on the chart how many of its cells were suppressed, or that there is nothing to show."""
     values = frame[columns] if not frame.empty else pd.DataFrame()
@@ -261,15 +272,9 @@ def plot_denial_rate(df: pd.DataFrame, *, period: str, run_id: str) -> Figure:
 
 def plot_top_denial_reasons(df: pd.DataFrame, *, period: str, run_id: str) -> Figure:
     """The most frequent denial reasons (CARC) over the period (mart_denial_reasons)."""
-    totals = (
-        df.assign(label=df["denial_reason_code"].astype(str) + " " + df["denial_reason_description"].astype(str))
-        .groupby("label")["denied_claim_count"]
-        .sum(min_count=1)
-        .dropna()
-        .sort_values()
-        .tail(TOP_N)
-    )
-    figure = _figure("Top claim denial reasons", period, run_id, size=(8.0, max(3.0, 0.35 * len(totals) + 1.6)))
+    labels = df["denial_reason_code"].astype(str) + " " + df["denial_reason_description"].astype(str)
+    totals = _top_totals(df, labels, "denied_claim_count")
+    figure = _figure("Top claim denial reasons", period, run_id, size=_bar_chart_size(len(totals)))
     axes = figure.axes[0]
     axes.barh([label[:55] for label in totals.index], totals.to_numpy(dtype=float), color=OKABE_ITO[5])
     axes.set(xlabel="Denied claims (count, published cells)", ylabel="Denial reason (CARC)")
@@ -281,15 +286,9 @@ def plot_top_denial_reasons(df: pd.DataFrame, *, period: str, run_id: str) -> Fi
 
 def plot_revenue_by_department(df: pd.DataFrame, *, period: str, run_id: str) -> Figure:
     """Charges per department over the period, largest first (mart_revenue_by_department)."""
-    totals = (
-        df.assign(label=df["hospital_id"].astype(str) + " · " + df["department_name"].astype(str))
-        .groupby("label")["charge_amount_usd"]
-        .sum(min_count=1)
-        .dropna()
-        .sort_values()
-        .tail(TOP_N)
-    )
-    figure = _figure("Revenue (charges) by department", period, run_id, size=(8.0, max(3.0, 0.35 * len(totals) + 1.6)))
+    labels = df["hospital_id"].astype(str) + " · " + df["department_name"].astype(str)
+    totals = _top_totals(df, labels, "charge_amount_usd")
+    figure = _figure("Revenue (charges) by department", period, run_id, size=_bar_chart_size(len(totals)))
     axes = figure.axes[0]
     axes.barh([label[:45] for label in totals.index], totals.to_numpy(dtype=float) / 1000, color=OKABE_ITO[2])
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))

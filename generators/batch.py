@@ -30,11 +30,15 @@ from generators import adt, billing, claims, facilities, payers, providers, regi
 from generators.defects import DEFECTS_BY_SOURCE, inject_defects
 from generators.seeds import partition_rng
 from generators.timeutil import add_months, day_end, day_start, iso_utc, skip_dst_gap
-from generators.writer import SCHEMA_VERSION, LandingFile, WriteBehind, encode_rows
+from generators.writer import SCHEMA_VERSION, LandingFile, Slot, SlotArena, WriteBehind, encode_rows
 
 BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LOOKAHEAD_MONTHS = 4  # appointments are booked up to 90 days ahead
 CLAIM_LOOKBACK_MONTHS = 6  # a claim's last status change comes within ~4 months of the visit
+# Shared memory for workers' chunks (see writer.SlotArena): 128 MB holds what they encode ahead of the parent at
+# 100,000 patients (chunks of ~1-5 MB, ~10 MB for patients); what finds no room goes through files.
+ARENA_SLOTS = 128
+SLOT_BYTES = 1 << 20
 GROUND_TRUTH_FILE = "defects.ground_truth.csv"
 
 
@@ -198,7 +202,8 @@ class Chunk:
     """Encoded rows of one source from one partition, with the defects injected into them."""
 
     source: str
-    data: bytes | memoryview | pa.Table | Path  # a table only for JSON-array sources; a path: spilled by a worker
+    # A table only for JSON-array sources; a slot or a path: handed over by a worker (see ``_hand_over``).
+    data: bytes | memoryview | pa.Table | Slot | Path
     rows: int
     truth: pa.Table | None = None  # row (within the chunk), defect, column, key
 
@@ -258,8 +263,9 @@ class _Batch:
         ensure = self.defect_rate > 0 and self.ensure_each(source, table.num_rows)
         self.add(prepare_chunk(table, source_spec, self.seed, self.defect_rate, key, ensure), started)
 
-    def add(self, chunk: Chunk, started: float) -> None:
-        """Append a prepared chunk and record its ground truth with row numbers in the file."""
+    def add(self, chunk: Chunk, started: float, arena: SlotArena | None = None) -> None:
+        """Append a prepared chunk (from ``arena`` if it is a slot) and record its ground truth with row numbers
+        in the file."""
         if not self.wants(chunk.source):
             return
         landing = self.files[chunk.source]
@@ -267,6 +273,9 @@ class _Batch:
             first = landing.append_json(chunk.data)
         elif isinstance(chunk.data, Path):
             first = landing.append_spilled(chunk.data, chunk.rows)
+        elif isinstance(chunk.data, Slot):
+            assert arena is not None
+            first = landing.append_slot(arena, chunk.data, chunk.rows)
         else:
             first = landing.append_encoded(chunk.data, chunk.rows)
         if chunk.truth is not None:
@@ -380,6 +389,7 @@ class _PoolState:
     end: np.datetime64
     patient_versions: tuple[np.ndarray, np.ndarray, np.ndarray]
     spill: Path | None = None  # where workers leave encoded chunks for the parent (None: in this process)
+    arena: SlotArena | None = None  # where they leave them first, if it has room
 
 
 _POOL_STATE: _PoolState | None = None
@@ -398,17 +408,24 @@ def _run_job(job: Job) -> list[tuple[Chunk, float]]:
     else:
         chunks = _outpatient_job(state, *arguments, ensure=ensure)
     if state.spill is not None:
-        chunks = [(_spill(chunk, state.spill / f".job-{index}-{n}"), took) for n, (chunk, took) in enumerate(chunks)]
+        chunks = [
+            (_hand_over(chunk, state.arena, state.spill / f".job-{index}-{n}"), took)
+            for n, (chunk, took) in enumerate(chunks)
+        ]
     return chunks
 
 
-def _spill(chunk: Chunk, path: Path) -> Chunk:
-    """Hand the encoded bytes over as a file in the staging folder: the parent maps it, hashes it and writes it
-    on (one copy, in its writer thread) instead of receiving, unpickling and writing them (three copies)."""
-    if isinstance(chunk.data, (pa.Table, Path)):
+def _hand_over(chunk: Chunk, arena: SlotArena | None, path: Path) -> Chunk:
+    """Hand the encoded bytes over in slots of the shared ``arena`` or, if it has no room right now, as a file in
+    the staging folder: the parent's writer thread hashes and writes them from there (one copy) instead of the
+    parent receiving, unpickling and writing them (three copies)."""
+    if isinstance(chunk.data, (pa.Table, Slot, Path)):
         return chunk
     if not len(chunk.data):  # nothing to hand over (and a view of Arrow's buffer cannot be pickled)
         return Chunk(chunk.source, b"", chunk.rows, chunk.truth)
+    slot = None if arena is None else arena.put(chunk.data)
+    if slot is not None:
+        return Chunk(chunk.source, slot, chunk.rows, chunk.truth)
     path.write_bytes(chunk.data)
     return Chunk(chunk.source, path, chunk.rows, chunk.truth)
 
@@ -533,7 +550,9 @@ def _write_partitions(
     versions = registration.versions_in_window(world.patients, start, end)
     jobs = _clinic_jobs(world, window_start, last_day, versions[0].size)
     spill = batch.directory if workers > 1 else None
-    _POOL_STATE = _PoolState(world, batch.registry, batch.defect_rate, start, end, versions, spill)
+    context = multiprocessing.get_context("fork")
+    arena = SlotArena(ARENA_SLOTS, SLOT_BYTES, context) if workers > 1 else None
+    _POOL_STATE = _PoolState(world, batch.registry, batch.defect_rate, start, end, versions, spill, arena)
     pool = None
     try:
         # Before forking, what every worker would otherwise build again: the masters are small, and writing
@@ -545,7 +564,6 @@ def _write_partitions(
         skip_dst_gap(np.array([f"{first}-06-01", f"{last}-06-01"], dtype="datetime64[s]"), world.timezone)
         iso_utc(np.array([f"{first}-06-01"], dtype="datetime64[s]"), world.timezone)  # its lookup tables
         if workers > 1:
-            context = multiprocessing.get_context("fork")
             pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_arrow)
             results: Iterable = pool.map(_run_job, _clean(jobs, batch), chunksize=1)
         started = time.perf_counter()
@@ -564,11 +582,13 @@ def _write_partitions(
             results = itertools.chain(results, pool.map(_run_job, stays, chunksize=1))
         for chunks in results:
             for chunk, seconds in chunks:
-                batch.add(chunk, time.perf_counter() - seconds)
+                batch.add(chunk, time.perf_counter() - seconds, arena)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-        _POOL_STATE = None
+        # The arena is unmapped once the writer thread has written the slots queued for it (they hold it), even
+        # while a traceback holds this frame.
+        _POOL_STATE = arena = None
 
 
 def _clean(jobs: list[Job], batch: _Batch) -> list[Job]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import weakref
+from collections import Counter
 
 import numpy as np
 import pyarrow.compute as pc
@@ -13,6 +15,7 @@ import pytest
 from generators import batch as batch_module
 from generators.batch import NetworkSpec, generate_daily, generate_initial
 from generators.providers import is_valid_npi
+from generators.writer import LandingFile
 
 from .conftest import DAILY_DAYS, read_batch, read_landing_file
 
@@ -33,6 +36,53 @@ def test_same_seed_gives_byte_identical_batches_whatever_the_workers(tmp_path, r
         tmp_path / "c", NetworkSpec(12, 3_000, SMALL.start_date), dt.date(2024, 3, 31), registry=registry
     )
     assert _digests(other)["patients_20240331.csv"] != _digests(one)["patients_20240331.csv"]
+
+
+def test_chunks_finding_no_room_in_the_shared_arena_give_the_same_bytes_through_files(tmp_path, registry, monkeypatch):
+    handed: Counter = Counter()
+
+    def counting(method: str):
+        original = getattr(LandingFile, method)
+
+        def counted(self, *args):
+            handed[method] += 1
+            return original(self, *args)
+
+        return counted
+
+    for method in ("append_slot", "append_spilled"):
+        monkeypatch.setattr(LandingFile, method, counting(method))
+    # 128 KB: the patients chunk (~640 KB) never fits, the clinic months' chunks when slots are free.
+    monkeypatch.setattr(batch_module, "ARENA_SLOTS", 8)
+    monkeypatch.setattr(batch_module, "SLOT_BYTES", 16 << 10)
+    one = generate_initial(tmp_path / "a", SMALL, dt.date(2024, 3, 31), registry=registry, defect_rate=0.02)
+    two = generate_initial(tmp_path / "b", SMALL, dt.date(2024, 3, 31), registry=registry, defect_rate=0.02, workers=2)
+    assert handed["append_slot"] and handed["append_spilled"]
+    assert _digests(one) == _digests(two)
+    assert not list(tmp_path.rglob(".job-*"))
+
+
+def test_a_worker_failure_leaves_nothing_behind_and_releases_the_arena(tmp_path, registry, monkeypatch):
+    memories = []
+
+    class Recorded(batch_module.SlotArena):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            memories.append(weakref.ref(self._memory))
+
+    outpatient = batch_module._outpatient_job
+
+    def failing(state, hospital, month, *, ensure):
+        if month == dt.date(2024, 3, 1):
+            raise OSError("worker out of disk")
+        return outpatient(state, hospital, month, ensure=ensure)
+
+    monkeypatch.setattr(batch_module, "SlotArena", Recorded)
+    monkeypatch.setattr(batch_module, "_outpatient_job", failing)  # workers are forked with it
+    with pytest.raises(OSError, match="worker out of disk"):
+        generate_initial(tmp_path, SMALL, dt.date(2024, 3, 31), registry=registry, workers=2)
+    assert list(tmp_path.iterdir()) == []
+    assert len(memories) == 1 and memories[0]() is None
 
 
 def test_every_file_round_trips_with_its_registry_format(initial_batch, registry):

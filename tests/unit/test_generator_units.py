@@ -1,12 +1,15 @@
 """Pure pieces of the generator: NPI check digits, ICD-10-CM chapters, partition seeds, JSON lines, time zones,
-coverage lookups, MRNs, decimals from cents, a hospital's registered patients and the write-behind landing files."""
+coverage lookups, MRNs, decimals from cents, a hospital's registered patients, the write-behind landing files and
+the shared memory arena in which workers hand chunks over."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+import multiprocessing
 import random
+import weakref
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,6 +18,7 @@ import pyarrow.compute as pc
 import pytest
 import simple_icd_10_cm as icd
 
+from generators.batch import Chunk, _hand_over
 from generators.clinical import CASE_MIX, COMORBIDITIES, PLANNED_READMISSION_CODE
 from generators.fastcodec import decimal_from_cents, iso_text, pick, repeated
 from generators.icd10 import LONG_TAIL_FILE, chapters, is_billable, long_tail, long_tail_from_package
@@ -23,7 +27,7 @@ from generators.providers import is_valid_npi, npi_check_digit
 from generators.registration import Addresses, Moves, Patients, mrn
 from generators.seeds import partition_rng
 from generators.timeutil import iso_utc, skip_dst_gap, utc_seconds
-from generators.writer import LandingFile, WriteBehind, encode_jsonl
+from generators.writer import LandingFile, Slot, SlotArena, WriteBehind, encode_jsonl
 
 pytestmark = pytest.mark.unit
 
@@ -240,3 +244,96 @@ def test_vocabulary_lookups_equal_converting_the_text():
     assert pick(pa.array(list(words)), index[:3]).to_pylist() == list(words[index[:3]])
     assert repeated("outpatient", 3).equals(pa.array(["outpatient"] * 3, pa.string()))
     assert len(repeated("x", 0)) == 0
+
+
+def _arena(slots: int, slot_bytes: int) -> SlotArena:
+    return SlotArena(slots, slot_bytes, multiprocessing.get_context("fork"))
+
+
+def _rows_source(header: bool = True) -> SimpleNamespace:
+    return SimpleNamespace(
+        name="demo__rows", system="demo", entity="rows", pattern="rows_*.csv", format="csv", delimiter=",",
+        encoding="utf-8", header=header, column_names=["a", "b"], newline="\n",
+    )  # fmt: skip
+
+
+def test_slot_arena_claims_runs_of_free_slots_without_waiting_and_reuses_freed_ones():
+    arena = _arena(4, 16)
+    first, second = arena.put(b"a" * 20), arena.put(memoryview(b"b" * 16))
+    assert (first, second) == (Slot(0, 2, 20), Slot(2, 1, 16))
+    assert arena.put(b"c" * 17) is None  # one slot free, two needed: no room right now
+    assert arena.put(b"d" * 65) is None  # bigger than the arena
+    with arena.view(first) as view:
+        assert view == b"a" * 20
+    arena.free(first)
+    assert arena.put(b"e" * 32) == Slot(0, 2, 32)
+    assert arena.put(b"f") == Slot(3, 1, 1)
+    assert arena.put(b"g") is None
+
+
+def test_a_forked_worker_hands_a_chunk_over_through_the_arena():
+    context = multiprocessing.get_context("fork")
+    arena = SlotArena(4, 1024, context)
+    rows = b"rows from a worker\n" * 100  # 1,900 bytes: two slots
+    worker = context.Process(target=arena.put, args=(rows,))
+    worker.start()
+    worker.join()
+    assert worker.exitcode == 0
+    assert arena.put(b"x" * 2048) == Slot(2, 2, 2048)  # the worker's claim is seen here
+    with arena.view(Slot(0, 2, len(rows))) as view:
+        assert view == rows
+
+
+def test_a_chunk_finding_no_room_in_the_arena_is_spilled_to_a_file(tmp_path):
+    arena = _arena(2, 16)
+    data = [b"a" * 30, memoryview(b"b" * 40), b"c"]  # fits; bigger than the arena; arena full (no waiting)
+    handed = [_hand_over(Chunk("demo", chunk, 5), arena, tmp_path / f".job-0-{n}") for n, chunk in enumerate(data)]
+    assert handed[0].data == Slot(0, 2, 30)
+    assert [chunk.data for chunk in handed[1:]] == [tmp_path / ".job-0-1", tmp_path / ".job-0-2"]
+    assert (tmp_path / ".job-0-1").read_bytes() == b"b" * 40 and (tmp_path / ".job-0-2").read_bytes() == b"c"
+    assert all(chunk.rows == 5 for chunk in handed)
+
+
+@pytest.mark.parametrize("behind", [True, False], ids=["writer thread", "in place"])
+def test_a_landing_file_writes_and_hashes_a_slots_bytes_as_a_direct_write_and_frees_it(tmp_path, behind):
+    chunks = [f"{i},{i * i}\n".encode() * 5_000 for i in range(40)]  # 20-40 KB each
+    arena = _arena(8, 64 << 10)
+    (tmp_path / "direct").mkdir()
+    (tmp_path / "slots").mkdir()
+    direct = LandingFile(tmp_path / "direct", _rows_source(), dt.date(2024, 1, 1))
+    sink = WriteBehind(depth=2) if behind else None
+    handed = LandingFile(tmp_path / "slots", _rows_source(), dt.date(2024, 1, 1), sink)
+    for index, chunk in enumerate(chunks):
+        direct.append_encoded(chunk, 5_000)
+        if index % 3:
+            slot = arena.put(chunk)
+            assert slot is not None  # at most the queue's two and the one being written are taken
+            assert handed.append_slot(arena, slot, 5_000) == index * 5_000 + 1
+        else:
+            handed.append_encoded(chunk, 5_000)
+    expected, got = direct.close(), handed.close()
+    if sink is not None:
+        sink.stop()
+    content = (tmp_path / "slots" / "rows_20240101.csv").read_bytes()
+    assert content == (tmp_path / "direct" / "rows_20240101.csv").read_bytes()
+    assert got == expected
+    assert got["sha256"] == hashlib.sha256(content).hexdigest() and got["bytes"] == len(content)
+    assert arena.put(b"x" * (8 * 64 << 10)) == Slot(0, 8, 8 * 64 << 10)  # every slot was freed
+    memory = weakref.ref(arena._memory)
+    del arena
+    assert memory() is None  # no view of the arena outlives the writes: it is unmapped with its last reference
+
+
+def test_a_write_error_from_a_slot_is_raised_in_the_caller_and_the_slot_freed(tmp_path):
+    class Full(LandingFile):
+        def write_now(self, data: bytes | memoryview) -> None:
+            raise OSError(f"disk full while writing {len(data)} bytes")
+
+    arena = _arena(2, 16)
+    sink = WriteBehind()
+    landing = Full(tmp_path, _rows_source(header=False), dt.date(2024, 1, 1), sink)
+    landing.append_slot(arena, arena.put(b"a" * 32), 1)
+    with pytest.raises(OSError, match="disk full while writing 32 bytes"):
+        sink.drain()
+    sink.stop()
+    assert arena.put(b"b" * 32) == Slot(0, 2, 32)

@@ -23,7 +23,7 @@ from generators.clinical import (
     TRANSFER_DISPOSITION,
 )
 from generators.facilities import Facilities
-from generators.fastcodec import pick
+from generators.fastcodec import fixed_text, pick
 from generators.providers import Physicians
 from generators.registration import Patients, age_band, mrn
 from generators.seeds import partition_rng
@@ -307,10 +307,10 @@ def _finish(rng, part: dict, patients: Patients, facilities: Facilities, physici
     part["physician"] = physicians.on_duty(slot, admit_at)
     part["secondary"] = _secondary_codes(rng, band)
     month = part["month"]
-    part["admission_id"] = pc.binary_join_element_wise(
-        f"E{part['hospital'][0] + 1:03d}{month:%Y%m}",
-        pc.utf8_lpad(pa.array(part["row"] + 1).cast(pa.string()), 5, "0"),
-        "",
+    prefix = f"E{part['hospital'][0] + 1:03d}{month:%Y%m}"
+    number = part["row"] + 1
+    part["admission_id"] = fixed_text(prefix, (number, 5)) or pc.binary_join_element_wise(
+        prefix, pc.utf8_lpad(pa.array(number).cast(pa.string()), 5, "0"), ""
     )
 
 

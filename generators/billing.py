@@ -18,7 +18,7 @@ from generators.clinical import (
     ROOM_OB,
     SURGERY_LINE,
 )
-from generators.fastcodec import decimal_from_cents, pick, repeated
+from generators.fastcodec import decimal_from_cents, fixed_text, pick, repeated
 from generators.registration import mrn
 
 TEMPLATES = (
@@ -125,9 +125,7 @@ def render_charges(encounters: Encounters, charges: Charges, rows: np.ndarray) -
     template = charges.template[rows]
     return pa.table(
         {
-            "charge_id": pc.binary_join_element_wise(
-                encounter_id, pc.utf8_lpad(pa.array(charges.line[rows]).cast(pa.string()), 2, "0"), "-"
-            ),
+            "charge_id": _charge_ids(encounter_id, charges.line[rows]),
             "encounter_id": encounter_id,
             "encounter_type": repeated(encounters.encounter_type, rows.size),
             "mrn": mrn(encounters.patient[encounter]),
@@ -140,6 +138,14 @@ def render_charges(encounters: Encounters, charges: Charges, rows: np.ndarray) -
             "posted_at": pa.array(charges.posted_at[rows]),
         }
     )
+
+
+def _charge_ids(encounter_id: pa.Array, line: np.ndarray) -> pa.Array:
+    """``<encounter id>-<line, two digits>``."""
+    fixed = fixed_text(encounter_id, "-", (line, 2))
+    if fixed is not None:
+        return fixed
+    return pc.binary_join_element_wise(encounter_id, pc.utf8_lpad(pa.array(line).cast(pa.string()), 2, "0"), "-")
 
 
 def cents_to_decimal(cents: np.ndarray) -> pa.Array:

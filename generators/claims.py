@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from generators import ratios
 from generators.billing import Charges, Encounters, cents_to_decimal
 from generators.clinical import ALLOWED_RATIO, DENIAL_REASONS
-from generators.fastcodec import pick, repeated
+from generators.fastcodec import fixed_text, pick, repeated
 from generators.payers import PLAN_IDS, PLAN_PAYER, PLAN_PAYER_TYPE
 from generators.registration import mrn
 from generators.timeutil import iso_utc
@@ -107,7 +107,8 @@ def render_claims(
     latest = status[np.arange(rows.size), count - 1]
     adjudicated_paid = latest == 3
     reason = np.where(count >= 2, claims.reason[rows], None)
-    stamps = [iso_utc(claims.events[rows, k], timezone) for k in range(4)]
+    events = claims.events[rows]
+    submitted = iso_utc(events[:, 0], timezone)
     reason_array = pa.array(reason, pa.string())
     reason_field = pc.fill_null(pc.binary_join_element_wise(',"reason_code":"', reason_array, '"', ""), "")
     status_text = pa.array(STATUSES, pa.string())
@@ -121,7 +122,7 @@ def render_claims(
         subset = None if every else pa.array(np.flatnonzero(has))
         kth = status[:, k] if every else status[has, k]
         reasons = pc.if_else(pa.array(kth == 1), reason_field if every else reason_field.take(subset), "")
-        stamp = stamps[k] if every else stamps[k].take(subset)
+        stamp = submitted if k == 0 and every else iso_utc(events[:, k] if every else events[has, k], timezone)
         event = pc.binary_join_element_wise(
             '{"status":"', status_text.take(pa.array(np.maximum(kth, 0))), '","at":"', stamp, '"', reasons, "}", "",
         )  # fmt: skip
@@ -129,14 +130,12 @@ def render_claims(
             event = pc.binary_join_element_wise(history if every else history.take(subset), event, ",")
         history = event if every else pc.replace_with_mask(history, pa.array(has), event)
     encounter = claims.encounter[rows]
-    take = pa.array(encounter, pa.int64())
-    updated = stamps[0]
-    for k in range(1, 4):
-        updated = pc.if_else(pa.array(count == k + 1), stamps[k], updated)
+    encounter_id = encounters.encounter_id.take(pa.array(encounter, pa.int64()))
+    updated = iso_utc(events[np.arange(rows.size), count - 1], timezone)  # the latest event's
     return pa.table(
         {
-            "claim_id": pc.binary_join_element_wise("CLM", encounters.encounter_id.take(take), ""),
-            "encounter_id": encounters.encounter_id.take(take),
+            "claim_id": fixed_text("CLM", encounter_id) or pc.binary_join_element_wise("CLM", encounter_id, ""),
+            "encounter_id": encounter_id,
             "encounter_type": repeated(encounters.encounter_type, rows.size),
             "mrn": mrn(encounters.patient[encounter]),
             "payer_id": pick(PLAN_PAYER, claims.plan[rows]),
@@ -146,7 +145,7 @@ def render_claims(
             "paid_amount": cents_to_decimal(np.where(adjudicated_paid, claims.paid_cents[rows], 0)),
             "claim_status": status_text.take(pa.array(latest)),
             "denial_reason_code": reason_array,
-            "submitted_at": stamps[0],
+            "submitted_at": submitted,
             "status_history": pc.binary_join_element_wise("[", history, "]", ""),
             "updated_at": updated,
         }

@@ -86,3 +86,53 @@ def pick(vocabulary: np.ndarray | list[str] | pa.Array, index: np.ndarray) -> pa
 def repeated(value: str, count: int) -> pa.Array:
     """``count`` copies of one string (a constant column)."""
     return pa.repeat(pa.scalar(value, pa.string()), count)
+
+
+_FOUR_DIGITS = np.frombuffer("".join(f"{number:04d}" for number in range(10_000)).encode(), np.uint32)
+
+
+def fixed_text(*parts: str | pa.Array | tuple[np.ndarray, int]) -> pa.Array | None:
+    """Row by row, the concatenation of literal text, zero-padded numbers ``(values, digits)`` and string arrays
+    whose values all have one width, e.g. ``fixed_text("A001202401", (number, 6))`` or
+    ``fixed_text(encounter_id, "-", (line, 2))``. Every value then has the same width, so the result is built as
+    one (rows, width) byte matrix: ~5 ns a value against ~60 for a cast, a pad and a join.
+
+    Returns None when a number is negative or wider than its digits, or a string array has nulls or values of
+    different widths (the caller then formats it the slow way)."""
+    columns = [part for part in parts if not isinstance(part, str)]
+    rows = len(columns[0]) if isinstance(columns[0], pa.Array) else columns[0][0].size
+    pieces: list[bytes | np.ndarray] = []
+    for part in parts:
+        if isinstance(part, str):
+            pieces.append(part.encode())
+        elif isinstance(part, pa.Array):
+            if len(part) != rows or part.null_count or not pa.types.is_string(part.type):
+                return None
+            offsets = np.frombuffer(part.buffers()[1], np.int32, count=rows + 1, offset=part.offset * 4)
+            width = int(offsets[1] - offsets[0]) if rows else 0
+            if (np.diff(offsets) != width).any():
+                return None
+            data = np.frombuffer(part.buffers()[2], np.uint8, count=width * rows, offset=int(offsets[0]))
+            pieces.append(data.reshape(rows, width))
+        else:
+            values, digits = np.asarray(part[0], dtype=np.int64), part[1]
+            if values.size != rows or (rows and (values.min() < 0 or values.max() >= 10**digits)):
+                return None
+            # Four digits at a time from a table of "0000".."9999" as 32-bit words, then the last ``digits`` bytes.
+            groups = -(-digits // 4)
+            text = np.empty((rows, groups), dtype=np.uint32)
+            for group in range(groups - 1, -1, -1):
+                values, text[:, group] = np.divmod(values, 10_000)
+                text[:, group] = _FOUR_DIGITS[text[:, group]]
+            pieces.append(text.view(np.uint8)[:, groups * 4 - digits :])
+    width = sum(len(piece) if isinstance(piece, bytes) else piece.shape[1] for piece in pieces)
+    if rows * width >= 2**31:
+        return None
+    text = np.empty((rows, width), dtype=np.uint8)
+    at = 0
+    for piece in pieces:
+        size = len(piece) if isinstance(piece, bytes) else piece.shape[1]
+        text[:, at : at + size] = np.frombuffer(piece, np.uint8) if isinstance(piece, bytes) else piece
+        at += size
+    offsets = np.arange(0, (rows + 1) * width, width, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(text)])

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from generators import ratios
 from generators.clinical import PAYERS
-from generators.fastcodec import pick
+from generators.fastcodec import fixed_text, pick
 from generators.registration import CHUNK, Patients, mrn
 from generators.seeds import partition_rng
 from generators.timeutil import day_start
@@ -97,7 +97,14 @@ def build_coverage(seed: int, start: dt.date, horizon: dt.date, population: Pati
         [effective],
     )
     processed = [np.maximum(population.registered_at, effective.astype("datetime64[s]") + np.timedelta64(8, "h"))]
+    # Ageing into Medicare: coverage changes on the first of the month of the 65th birthday. Worked out once
+    # (calendar conversions cost ~20 ns a value), like the first of each month of a year below.
+    turning_month = population.birth_day.astype("datetime64[M]") + np.timedelta64(65 * 12, "M")
+    turning_year = turning_month.astype("datetime64[Y]").astype(int) + 1970
+    turning_day = turning_month.astype("datetime64[D]")
     for year in range(start.year, horizon.year + 1):
+        month_start = np.arange(np.datetime64(f"{year}-01", "M"), np.datetime64(f"{year + 1}-01", "M"))
+        month_start = month_start.astype("datetime64[D]")
         for chunk_start in range(0, count, CHUNK):
             index = np.arange(chunk_start, min(chunk_start + CHUNK, count))
             chunk_rng = partition_rng(seed, "coverage-changes", year, chunk_start)
@@ -108,12 +115,8 @@ def build_coverage(seed: int, start: dt.date, horizon: dt.date, population: Pati
             lead = chunk_rng.integers(3, 46, CHUNK)[:size].astype("timedelta64[D]")
             hours = chunk_rng.integers(8 * 3600, 17 * 3600, CHUNK)[:size].astype("timedelta64[s]")
             plan_draw = chunk_rng.random(CHUNK)[:size]
-            change_day = np.datetime64(f"{year}-01", "M") + (month - 1).astype("timedelta64[M]")
-            birth_month = population.birth_day[index].astype("datetime64[M]")
-            turning_day = birth_month + np.timedelta64(65 * 12, "M")
-            # Ageing into Medicare: coverage changes on the first of the month of the 65th birthday.
-            turning = turning_day.astype("datetime64[Y]").astype(int) + 1970 == year
-            when = np.where(turning, turning_day, change_day).astype("datetime64[D]")
+            turning = turning_year[index] == year
+            when = np.where(turning, turning_day[index], month_start[month - 1])
             valid = (changing | turning) & (when > np.datetime64(start, "D")) & (when > registered_day[index])
             who = index[valid]
             patients.append(who)
@@ -167,7 +170,7 @@ def render_coverage(coverage: Coverage, rows: np.ndarray, terminated: np.ndarray
     next_effective = coverage.effective[np.minimum(rows + 1, coverage.effective.size - 1)]
     termination = np.where(terminated, next_effective - np.timedelta64(1, "D"), np.datetime64("NaT", "D"))
     updated = np.where(terminated, coverage.next_processed_at[rows], coverage.processed_at[rows])
-    coverage_id = pc.binary_join_element_wise(
+    coverage_id = fixed_text("COV", (patient + 1, 8), "-", (ordinal, 2)) or pc.binary_join_element_wise(
         "COV", pc.utf8_lpad(pa.array(patient + 1).cast(pa.string()), 8, "0"), "-",
         pc.utf8_lpad(pa.array(ordinal).cast(pa.string()), 2, "0"), "",
     )  # fmt: skip

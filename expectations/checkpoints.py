@@ -93,8 +93,11 @@ def build_context(data_docs_dir: Path, results_dir: Path | None = None) -> Abstr
     """An ephemeral GX context (nothing in the repository) whose Data Docs site is ``data_docs_dir``.
 
     With ``results_dir``, validation results (SUMMARY: counts only) are kept there as JSON, so the Data Docs index
-    lists every run of both checkpoints, not only the latest one.
+    lists every run of both checkpoints, not only the latest one. Relative folders are taken from the working
+    directory (GX's file stores accept only absolute ones, and the default data home is ``data``).
     """
+    data_docs_dir = data_docs_dir.absolute()
+    results_dir = None if results_dir is None else results_dir.absolute()
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
         analytics_enabled=False,  # no usage events leave the machine

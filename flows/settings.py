@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     dbt_project_dir: Path = Field(
         default=Path(__file__).resolve().parents[1] / "dbt_project", description="The dbt project folder."
     )
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, home: Path) -> Path:
+        # Taken from the working directory once, here: dbt resolves relative paths from its project folder and GX's
+        # file stores refuse them, so a relative home (the default ``data``) would scatter or fail.
+        return home.expanduser().absolute()
 
     @cached_property
     def paths(self) -> DataHome:

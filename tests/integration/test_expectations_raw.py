@@ -185,6 +185,20 @@ def test_raw_checkpoint_fails_when_the_manifest_disagrees_with_the_ledger(clean_
     ]
 
 
+def test_relative_data_docs_and_results_folders_are_taken_from_the_working_directory(
+    clean_checked, tmp_path, monkeypatch
+):
+    # The default data home is the relative ``data``; GX's file stores refuse relative folders.
+    monkeypatch.chdir(tmp_path)
+    outcome = run_checkpoint(
+        "raw", warehouse_path=clean_checked.warehouse, data_docs_dir=Path("data/data_docs"),
+        results_dir=Path("data/gx_results"), batch_id=clean_checked.landing.name, landing_dir=clean_checked.landing,
+    )  # fmt: skip
+    assert outcome.success
+    assert (tmp_path / "data" / "data_docs" / "index.html").is_file()
+    assert list((tmp_path / "data" / "gx_results").rglob("*.json"))
+
+
 def _external_counts() -> dict[str, int]:
     """The extracts' defects counted from the files with Python's csv module, independently of the gate."""
 

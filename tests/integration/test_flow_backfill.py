@@ -19,6 +19,7 @@ import pytest
 from expectations.results import QualityGateFailed
 from flows import runs
 from flows.registry import load_registry
+from flows.settings import Settings
 from flows.transform import batch_loaded_after, scope_instant
 from generators.batch import GROUND_TRUTH_FILE, BatchResult, NetworkSpec, generate_daily, initial_batch_id
 
@@ -71,7 +72,8 @@ def backfilled(tmp_path_factory, prefect_server) -> Backfilled:
             patch.setenv(name, str(value))
         for name in ("HOSPITAL_DEFECT_RATE", "HOSPITAL_WAREHOUSE", "HOSPITAL_HOME"):
             patch.delenv(name, raising=False)
-        initial = pipeline(batch_id=INITIAL, home=str(home), dbt_node_tasks=False)
+        patch.chdir(home.parent)  # a relative home, as the default ``data`` is: every output must still land in it
+        initial = pipeline(batch_id=INITIAL, home=home.name, dbt_node_tasks=False)
         assert initial["status"] == "published", initial
         defective = generate_daily(home / "landing", NETWORK, DAYS[1], registry=load_registry(),
                                    defect_rate=DEFECT_RATE)  # fmt: skip
@@ -102,6 +104,12 @@ def test_backfill_fails_the_defective_day_at_the_raw_gate_with_the_gates_message
     assert failed.message.startswith(f"Quality gate failed: checkpoint 'raw' on batch {DEFECTIVE}")
     named = [line for line in failed.message.splitlines() if line.startswith("  - ")]
     assert named and len(backfilled.error.outcome.failures) >= len(named)
+
+
+def test_a_relative_home_keeps_every_output_of_the_pipeline_in_it(backfilled):
+    assert (backfilled.home / "dbt_docs" / "index.html").is_file()
+    assert (backfilled.home / "data_docs" / "index.html").is_file()
+    assert not (Settings().dbt_project_dir / backfilled.home.name).exists()  # dbt resolves from its project folder
 
 
 def test_backfill_never_runs_the_day_after_the_failure(backfilled):

@@ -337,3 +337,14 @@ def test_hospital_run_summary_prints_the_flows_published_result(tmp_path, capsys
     assert "land batch" in out and "1234 rows" in out and "loaded" in out
     assert "1,234 landed, 1,230 loaded into raw, 4 rejected, 99 in 14 marts" in out
     assert set(result["stage_seconds"]) == {"land batch", "load"}
+
+
+def test_a_relative_data_home_is_taken_from_the_working_directory_once(tmp_path, monkeypatch):
+    # dbt resolves relative paths from its project folder and GX refuses them: every path must be absolute.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HOSPITAL_HOME", raising=False)
+    default = Settings()
+    assert default.home == tmp_path / "data"
+    assert default.paths.dbt_docs.is_absolute() and default.paths.dbt_docs.is_relative_to(tmp_path / "data")
+    monkeypatch.setenv("HOSPITAL_HOME", "elsewhere/home")
+    assert Settings().home == tmp_path / "elsewhere" / "home"

@@ -23,7 +23,7 @@ from generators.clinical import (
     TRANSFER_DISPOSITION,
 )
 from generators.facilities import Facilities
-from generators.fastcodec import fixed_text, pick
+from generators.fastcodec import joined_text, pick
 from generators.providers import Physicians
 from generators.registration import Patients, age_band, mrn
 from generators.seeds import partition_rng
@@ -309,9 +309,7 @@ def _finish(rng, part: dict, patients: Patients, facilities: Facilities, physici
     month = part["month"]
     prefix = f"E{part['hospital'][0] + 1:03d}{month:%Y%m}"
     number = part["row"] + 1
-    part["admission_id"] = fixed_text(prefix, (number, 5)) or pc.binary_join_element_wise(
-        prefix, pc.utf8_lpad(pa.array(number).cast(pa.string()), 5, "0"), ""
-    )
+    part["admission_id"] = joined_text(prefix, (number, 5))
 
 
 def _secondary_codes(rng: np.random.Generator, band: np.ndarray) -> pa.Array:

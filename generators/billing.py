@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from generators.clinical import (
     CLINIC_ANCILLARY,
@@ -18,7 +17,7 @@ from generators.clinical import (
     ROOM_OB,
     SURGERY_LINE,
 )
-from generators.fastcodec import decimal_from_cents, fixed_text, pick, repeated
+from generators.fastcodec import decimal_from_cents, joined_text, pick, repeated
 from generators.registration import mrn
 
 TEMPLATES = (
@@ -125,7 +124,7 @@ def render_charges(encounters: Encounters, charges: Charges, rows: np.ndarray) -
     template = charges.template[rows]
     return pa.table(
         {
-            "charge_id": _charge_ids(encounter_id, charges.line[rows]),
+            "charge_id": joined_text(encounter_id, "-", (charges.line[rows], 2)),
             "encounter_id": encounter_id,
             "encounter_type": repeated(encounters.encounter_type, rows.size),
             "mrn": mrn(encounters.patient[encounter]),
@@ -138,14 +137,6 @@ def render_charges(encounters: Encounters, charges: Charges, rows: np.ndarray) -
             "posted_at": pa.array(charges.posted_at[rows]),
         }
     )
-
-
-def _charge_ids(encounter_id: pa.Array, line: np.ndarray) -> pa.Array:
-    """``<encounter id>-<line, two digits>``."""
-    fixed = fixed_text(encounter_id, "-", (line, 2))
-    if fixed is not None:
-        return fixed
-    return pc.binary_join_element_wise(encounter_id, pc.utf8_lpad(pa.array(line).cast(pa.string()), 2, "0"), "-")
 
 
 def cents_to_decimal(cents: np.ndarray) -> pa.Array:

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from generators import ratios
 from generators.billing import Charges, Encounters, cents_to_decimal
 from generators.clinical import ALLOWED_RATIO, DENIAL_REASONS
-from generators.fastcodec import fixed_text, pick, repeated
+from generators.fastcodec import joined_text, pick, repeated
 from generators.payers import PLAN_IDS, PLAN_PAYER, PLAN_PAYER_TYPE
 from generators.registration import mrn
 from generators.timeutil import iso_utc
@@ -134,7 +134,7 @@ def render_claims(
     updated = iso_utc(events[np.arange(rows.size), count - 1], timezone)  # the latest event's
     return pa.table(
         {
-            "claim_id": fixed_text("CLM", encounter_id) or pc.binary_join_element_wise("CLM", encounter_id, ""),
+            "claim_id": joined_text("CLM", encounter_id),
             "encounter_id": encounter_id,
             "encounter_type": repeated(encounters.encounter_type, rows.size),
             "mrn": mrn(encounters.patient[encounter]),

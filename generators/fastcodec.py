@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def decimal_from_cents(cents: np.ndarray, precision: int = 12) -> pa.Array:
@@ -136,3 +137,17 @@ def fixed_text(*parts: str | pa.Array | tuple[np.ndarray, int]) -> pa.Array | No
         at += size
     offsets = np.arange(0, (rows + 1) * width, width, dtype=np.int32)
     return pa.Array.from_buffers(pa.string(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
+
+
+def joined_text(*parts: str | pa.Array | tuple[np.ndarray, int]) -> pa.Array:
+    """The parts of ``fixed_text`` joined row by row: built by ``fixed_text`` when every value has one width, else
+    with Arrow's cast, pad and join (a number wider than its digits keeps them all). The same text either way."""
+    fixed = fixed_text(*parts)
+    if fixed is not None:
+        return fixed
+    pieces = [
+        pc.utf8_lpad(pa.array(np.asarray(part[0], dtype=np.int64)).cast(pa.string()), part[1], "0")
+        if isinstance(part, tuple) else part
+        for part in parts
+    ]  # fmt: skip
+    return pc.binary_join_element_wise(*pieces, "")

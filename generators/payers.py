@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from generators import ratios
 from generators.clinical import PAYERS
-from generators.fastcodec import fixed_text, pick
+from generators.fastcodec import joined_text, pick
 from generators.registration import CHUNK, Patients, mrn
 from generators.seeds import partition_rng
 from generators.timeutil import day_start
@@ -170,10 +170,7 @@ def render_coverage(coverage: Coverage, rows: np.ndarray, terminated: np.ndarray
     next_effective = coverage.effective[np.minimum(rows + 1, coverage.effective.size - 1)]
     termination = np.where(terminated, next_effective - np.timedelta64(1, "D"), np.datetime64("NaT", "D"))
     updated = np.where(terminated, coverage.next_processed_at[rows], coverage.processed_at[rows])
-    coverage_id = fixed_text("COV", (patient + 1, 8), "-", (ordinal, 2)) or pc.binary_join_element_wise(
-        "COV", pc.utf8_lpad(pa.array(patient + 1).cast(pa.string()), 8, "0"), "-",
-        pc.utf8_lpad(pa.array(ordinal).cast(pa.string()), 2, "0"), "",
-    )  # fmt: skip
+    coverage_id = joined_text("COV", (patient + 1, 8), "-", (ordinal, 2))
     member_number = (patient.astype(np.int64) * 7_919 + ordinal * 104_729 + 31_337) % 1_000_000_000
     prefix = np.array(["MBI", "MCD", "BCB", "UHC", "AET", "SP"], dtype=object)
     payer_index = np.searchsorted(np.array([p[0] for p in PAYERS]), PLAN_PAYER[plan])

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from generators import ratios
 from generators.clinical import VISIT_REASONS
 from generators.facilities import Facilities
-from generators.fastcodec import fixed_text, pick
+from generators.fastcodec import joined_text, pick
 from generators.providers import Physicians
 from generators.registration import Patients, age_band, mrn
 from generators.seeds import partition_rng
@@ -155,9 +154,7 @@ def generate_appointments(
         reason[rows] = options[rng.integers(0, options.size, rows.sum())]
     prefix = f"A{hospital + 1:03d}{month:%Y%m}"
     number = np.arange(1, count + 1)
-    appointment_id = fixed_text(prefix, (number, 6))
-    if appointment_id is None:  # a million appointments in one clinic month
-        appointment_id = pc.binary_join_element_wise(prefix, pa.array(number).cast(pa.string()), "")
+    appointment_id = joined_text(prefix, (number, 6))
     return Appointments(
         appointment_id,
         patient,

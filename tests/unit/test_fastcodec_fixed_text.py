@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from generators.fastcodec import fixed_text
+from generators.fastcodec import fixed_text, joined_text
 
 
 def _padded(values: np.ndarray, digits: int) -> pa.Array:
@@ -47,3 +47,17 @@ def test_what_cannot_be_fixed_width_is_left_to_the_caller(parts):
 def test_no_rows_give_an_empty_string_array():
     built = fixed_text("COV", (np.array([], dtype=np.int64), 8))
     assert built is not None and len(built) == 0 and built.type == pa.string()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [np.array([7, 42, 99]), np.array([7, 100, 12_345]), np.array([5, -1, 3])],
+    ids=["fixed width", "wider than its digits", "negative"],
+)
+def test_joined_text_equals_arrows_cast_pad_and_join_whether_or_not_it_is_fixed_width(values):
+    ids = pa.array(["E001", "E002", "E003"])
+    expected = pc.binary_join_element_wise("CLM", ids, "-", _padded(values, 2), "")
+    assert joined_text("CLM", ids, "-", (values, 2)).equals(expected)
+    assert joined_text(pa.array(["a", "bb", "c"]), "-", (values, 2)).equals(
+        pc.binary_join_element_wise(pa.array(["a", "bb", "c"]), "-", _padded(values, 2), "")
+    )

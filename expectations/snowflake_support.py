@@ -1,16 +1,13 @@
 """A Snowflake datasource for GX Core on a connection the warehouse I/O layer opens, so expectations run in Snowflake.
 
 GX 1.24.1's own ``SnowflakeDatasource`` needs ``snowflake-sqlalchemy`` and a connection URL holding the password.
-Two things stand in the way under this project's pins, and this module handles both:
+Credentials belong in a Prefect block or the environment, not in a URL GX keeps in its configuration. The
+datasource here builds its engine with a ``creator``: the caller's function returning a DB-API connection (for
+example ``flows.warehouse.snowflake_connect.connection_from_env``), held in this process only.
 
-* No ``snowflake-sqlalchemy`` release installs beside ``snowflake-connector-python`` 4.8.x *and* imports on
-  SQLAlchemy 2.1: 2.0.0+ needs connector 5, and 1.11.1 (the newest for connector 4) subclasses
-  ``sqlalchemy.orm.context.ORMSelectCompileState``, which SQLAlchemy 2.1 renamed ``_ORMSelectCompileState``.
-  :func:`enable_snowflake_dialect` restores the old name as an alias before the import; the subclass only serves
-  ORM queries, and GX issues Core ones.
-* Credentials belong in a Prefect block or the environment, not in a URL GX keeps in its configuration. The
-  datasource here builds its engine with a ``creator``: the caller's function returning a DB-API connection (for
-  example ``flows.warehouse.snowflake_connect.connection_from_env``), held in this process only.
+``snowflake-sqlalchemy`` 1.11.1 is the newest release for ``snowflake-connector-python`` 4.x (which fakesnow needs);
+it imports on SQLAlchemy 2.0 (pinned below 2.1, which breaks Prefect 3.8's scheduler and renamed the ORM class
+``ORMSelectCompileState`` that 1.11.1 subclasses).
 
 Pinned like :mod:`expectations.duckdb_support`: any other version stops with :class:`UnsupportedVersionError`.
 Tested on fakesnow in ``tests/integration/test_expectations_snowflake.py``.
@@ -31,7 +28,7 @@ from great_expectations.execution_engine.sqlalchemy_execution_engine import SqlA
 from expectations.duckdb_support import UnsupportedVersionError, check_versions
 
 #: The versions the Snowflake datasource was written and tested against.
-PINNED_VERSIONS = {"great-expectations": "1.24.1", "snowflake-sqlalchemy": "1.11.1", "sqlalchemy": "2.1.9"}
+PINNED_VERSIONS = {"great-expectations": "1.24.1", "snowflake-sqlalchemy": "1.11.1", "sqlalchemy": "2.0.59"}
 #: Placeholder URL: the dialect comes from it, the connection from the creator.
 SNOWFLAKE_URL = "snowflake://"
 
@@ -54,18 +51,14 @@ def check_snowflake_versions() -> None:
     """Stop with a clear error unless GX, snowflake-sqlalchemy and SQLAlchemy are the pinned versions."""
     check_versions(
         PINNED_VERSIONS,
-        "expectations/snowflake_support.py imports snowflake-sqlalchemy on SQLAlchemy 2.1 and builds GX's engine "
+        "expectations/snowflake_support.py imports snowflake-sqlalchemy and builds GX's engine "
         "from the project's Snowflake connection",
         "tests/integration/test_expectations_snowflake.py",
     )
 
 
 def enable_snowflake_dialect() -> None:
-    """Import snowflake-sqlalchemy on SQLAlchemy 2.1 (alias the ORM class it subclasses, renamed in 2.1)."""
-    from sqlalchemy.orm import context
-
-    if not hasattr(context, "ORMSelectCompileState"):
-        context.ORMSelectCompileState = context._ORMSelectCompileState  # type: ignore[attr-defined]
+    """Import snowflake-sqlalchemy, which registers its ``snowflake`` dialect with SQLAlchemy."""
     import snowflake.sqlalchemy  # noqa: F401 - registers the `snowflake` dialect with SQLAlchemy
 
 

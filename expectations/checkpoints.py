@@ -210,7 +210,7 @@ def run_checkpoint(
         registry = registry or load_registry()
         rule_file = rules if rules is not None else rules_file_for(registry)
         suites = raw_suites(
-            registry, batch_id or "", thresholds, load_raw_rules(rule_file, registry), read_manifest(landing_dir),
+            registry, batch_id or "", thresholds, load_raw_rules(rule_file, registry), read_manifest(landing_dir, batch_id),
             {table for schema, table in tables if schema == "raw"}, DIALECTS[warehouse],
         )  # fmt: skip
     else:

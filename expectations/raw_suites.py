@@ -144,6 +144,11 @@ def _types_rule(source: Source, dialect: SqlDialect) -> Rule:
     return sql_rule(f"{source.name}.types", None, query, f"Columns of raw.{source.table} have their registry types")
 
 
+#: The reconciliation's note in each outcome: with the sender's manifest, or (a batch delivered without one) not.
+MANIFEST_NOTE = "manifest = ledger = loaded + rejected = raw"
+NO_MANIFEST_NOTE = "no manifest: ledger = loaded + rejected = raw"
+
+
 def reconciliation_rule(source: Source, batch_id: str, manifest: dict | None) -> Rule:
     """Row counts reconcile: manifest rows = ledger rows in file = loaded + rejected, and raw rows = loaded."""
     files = [entry for entry in (manifest or {}).get("files", []) if entry.get("source") == source.name]
@@ -169,7 +174,10 @@ def reconciliation_rule(source: Source, batch_id: str, manifest: dict | None) ->
         " where row_count <> (select coalesce(sum(rows_loaded), 0) from ledger_rows where outcome = 'loaded')"
     )
     description = "Row counts reconcile: " + ("manifest = " if claims else "") + "ledger = loaded + rejected = raw"
-    return sql_rule(f"{source.name}.row_counts", None, query, description)
+    rule = sql_rule(f"{source.name}.row_counts", None, query, description)
+    # Which reconciliation ran is part of the outcome, so a caller can check that the manifest part did not drop out.
+    rule.expectation.meta["note"] = MANIFEST_NOTE if claims else NO_MANIFEST_NOTE
+    return rule
 
 
 def configured_rules(
@@ -344,10 +352,21 @@ def _missing_table_suite(source: Source) -> SuiteSpec:
     return SuiteSpec(f"raw.{source.name}", (rule,), query="select 1 as missing_table")
 
 
-def read_manifest(landing_dir: Path | None) -> dict | None:
-    """The batch's manifest.json, if the batch folder has one."""
+def read_manifest(landing_dir: Path | None, batch_id: str | None = None) -> dict | None:
+    """The batch's manifest.json, if the batch folder has one (a delivered batch may have none).
+
+    ``landing_dir`` must be the batch's own folder (named ``batch_id``): given the landing root, the manifest would
+    silently not be found and its reconciliation would drop out of the gate, so that is an error.
+    """
     if landing_dir is None:
         return None
+    if batch_id is not None and landing_dir.name != batch_id:
+        raise RulesConfigError(
+            f"landing_dir {landing_dir} is not the folder of batch {batch_id}: pass the batch's own folder "
+            f"(<landing>/{batch_id}) so the raw gate reconciles the batch's manifest"
+        )
+    if not landing_dir.is_dir():
+        raise RulesConfigError(f"batch folder {landing_dir} does not exist: the raw gate reconciles what landed there")
     path = landing_dir / "manifest.json"
     if not path.exists():
         return None

@@ -7,7 +7,6 @@ names, counts, rates of whole-network aggregates and paths: never a row-level va
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from flows.kpis import Kpi
@@ -32,16 +31,6 @@ def checkpoint_rows(outcome: Any) -> list[dict[str, Any]]:
         }
         for o in sorted(outcome.outcomes, key=lambda o: (o.success, o.suite, o.expectation, o.column or ""))
     ]
-
-
-def as_url(path: Path | str | None) -> str | None:
-    """A ``file://`` URL for a local path; URLs (http, https, s3...) are returned unchanged."""
-    if path is None:
-        return None
-    text = str(path)
-    if "://" in text:
-        return text
-    return Path(text).resolve().as_uri()
 
 
 def render_summary(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, runtime
 
 from flows.pipeline import pipeline
 
@@ -25,7 +25,12 @@ def backfill_days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=offset) for offset in range((end - start).days + 1)]
 
 
-@flow(name="hospital-backfill")
+def _run_name() -> str:
+    parameters = runtime.flow_run.parameters
+    return f"backfill-{parameters.get('start')}-to-{parameters.get('end')}"
+
+
+@flow(name="hospital-backfill", flow_run_name=_run_name)
 def backfill(
     start: dt.date,
     end: dt.date,

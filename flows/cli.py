@@ -3,32 +3,49 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer 0.29 carries its own click
 
+from flows.cli_support import EXIT_INTERRUPTED, EXIT_USAGE, fail, settings_or_exit
 from flows.registry import RegistryError, load_registry
-from flows.settings import Settings
 
 app = typer.Typer(
     name="hospital",
     help="Hospital data platform: generate, load, validate, transform and publish de-identified KPIs.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
-
-EXIT_USAGE = 2
 
 
 @app.callback()
-def main() -> None:
+def _callback() -> None:
     """Hospital data platform: generate, load, validate, transform and publish de-identified KPIs."""
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
+def main(argv: list[str] | None = None) -> None:
+    """The ``hospital`` console entry point: a usage error is one line on stderr and exit code 2.
+
+    Click's own rendering of a usage error is a usage line, a hint and a framed box; commands' own checks print
+    ``error: ...`` the same way (``flows.cli_support.fail``), so every bad argument reads alike.
+    """
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="hospital")
+    except NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else "hospital --help")
+        code = EXIT_USAGE
+    except UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "hospital"
+        typer.secho(f"error: {command}: {exc.format_message()}", err=True, fg=typer.colors.RED)
+        code = EXIT_USAGE
+    except (typer.Abort, KeyboardInterrupt):
+        typer.secho("interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 @app.command()
@@ -60,21 +77,17 @@ def generate(
         initial_batch_id,
     )
 
-    settings = Settings()
+    settings = settings_or_exit(
+        patients=patients, seed=seed, defect_rate=defect_rate, workers=workers,
+        start_date=start.date() if start else None, end_date=end.date() if end else None,
+    )  # fmt: skip
     if as_of is not None and end is not None:
-        raise _fail("give either --end (an initial batch) or --as-of (a daily batch), not both")
-    network = NetworkSpec(
-        seed=settings.seed if seed is None else seed,
-        patients=settings.patients if patients is None else patients,
-        start_date=start.date() if start else settings.start_date,
-    )
+        fail("give either --end (an initial batch) or --as-of (a daily batch), not both")
+    network = NetworkSpec(seed=settings.seed, patients=settings.patients, start_date=settings.start_date)
     landing = out if out is not None else settings.paths.landing
-    options = {
-        "defect_rate": settings.defect_rate if defect_rate is None else defect_rate,
-        "workers": settings.workers if workers is None else workers,
-        "sources": tuple(source) if source else None,
-    }
-    last = end.date() if end else settings.end_date
+    options = {"defect_rate": settings.defect_rate, "workers": settings.workers,
+               "sources": tuple(source) if source else None}  # fmt: skip
+    last = settings.end_date
     batch_id = daily_batch_id(as_of.date()) if as_of else initial_batch_id(network.start_date, last)
     if skip_existing and (landing / batch_id).exists():
         typer.echo(f"batch {batch_id} already landed at {landing / batch_id}; nothing to do")
@@ -86,7 +99,7 @@ def generate(
         else:
             result = generate_initial(landing, network, last, registry=registry, **options)
     except (BatchError, RegistryError) as exc:
-        raise _fail(str(exc)) from exc
+        fail(str(exc))
     rows = sum(entry["rows"] for entry in result.manifest["files"])
     megabytes = sum(entry["bytes"] for entry in result.manifest["files"]) / 1e6
     typer.echo(f"batch {result.batch_id} -> {result.path}")

@@ -7,11 +7,15 @@ open in this process is released after every command, so the loader, the gates a
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flows.faults import TransientWarehouseError
 
@@ -68,6 +72,23 @@ def release_warehouse() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
+class NameDbtLines(logging.Filter):
+    """prefect-dbt logs dbt's progress lines (``50 of 617 PASS ...``) through a task logger whose task run it does
+    not know, so they read ``Task run None``; name them ``dbt`` instead (the flow run's name stays)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "task_run_name", "") is None:
+            record.task_run_name = "dbt"
+        return True
+
+
+def name_dbt_lines() -> None:
+    """Install ``NameDbtLines`` on Prefect's task-run logger once."""
+    logger = logging.getLogger("prefect.task_runs")
+    if not any(isinstance(f, NameDbtLines) for f in logger.filters):
+        logger.addFilter(NameDbtLines())
+
+
 def run_dbt(
     args: list[str],
     *,
@@ -87,6 +108,8 @@ def run_dbt(
 
     from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 
+    name_dbt_lines()
+
     command = " ".join(arg for arg in args if not arg.startswith("{"))[:100]  # leave --vars values out
     settings = PrefectDbtSettings(project_dir=project_dir, profiles_dir=project_dir, target_path=target_path)
     runner = PrefectDbtRunner(
@@ -94,9 +117,11 @@ def run_dbt(
     )
     began = time.perf_counter()
     try:
-        with _warehouse_env(warehouse):
-            result = runner.invoke([*args, "--log-path", str(log_path)])
+        with _warehouse_env(warehouse), _signals_noted() as noted:
+            # No colour codes: the lines go to Prefect's logs and to consoles that are often not terminals.
+            result = runner.invoke([*args, "--log-path", str(log_path), "--no-use-colors"])
     except ValueError as exc:  # the runner wraps an exception raised by dbt itself (parse error, no connection)
+        _raise_if_stopped(noted)  # Ctrl-C or SIGTERM while dbt ran: stop the run, it is not a dbt failure
         if _LOCK_TEXT in str(exc).lower():
             raise TransientWarehouseError(
                 f"dbt {command}: the warehouse {warehouse} is locked by another process; retrying"
@@ -104,6 +129,7 @@ def run_dbt(
         raise DbtStageError(f"dbt {command} could not run: {_first_line(str(exc))}") from None
     finally:
         release_warehouse()
+    _raise_if_stopped(noted)
     seconds = time.perf_counter() - began
     statuses: dict[str, int] = {}
     failed: list[str] = []
@@ -125,6 +151,60 @@ def run_dbt(
             "and re-run the batch"
         )
     return outcome
+
+
+@contextmanager
+def _signals_noted() -> Iterator[list[int]]:
+    """Note Ctrl-C and SIGTERM while dbt runs, passing each on to the handler in place (Prefect's, the CLI's).
+
+    dbt catches what those handlers raise and prefect-dbt reports a failed command, in a ``ValueError`` that keeps
+    neither the exception nor its class; the note lets ``run_dbt`` stop the run instead of reporting a dbt failure.
+    """
+    noted: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # signals are only delivered to the main thread
+        yield noted
+        return
+    previous: dict[int, Any] = {}
+
+    def note(signum: int, frame: Any) -> None:
+        noted.append(signum)
+        handler = previous.get(signum)
+        if callable(handler):
+            handler(signum, frame)
+        raise KeyboardInterrupt if signum == signal.SIGINT else _termination(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, note)
+    try:
+        yield noted
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _termination(signum: int) -> BaseException:
+    from prefect.exceptions import TerminationSignal
+
+    return TerminationSignal(signum)
+
+
+def _raise_if_stopped(noted: list[int]) -> None:
+    if noted:
+        raise KeyboardInterrupt("Ctrl-C while dbt ran") if noted[0] == signal.SIGINT else _termination(noted[0])
+
+
+def interruption(error: BaseException | None) -> BaseException | None:
+    """The Ctrl-C (``KeyboardInterrupt``) or SIGTERM (Prefect's ``TerminationSignal``) in ``error``'s chain: dbt
+    catches them and reports a failed command, which must not hide that the run was asked to stop."""
+    from prefect.exceptions import ExternalSignal
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, KeyboardInterrupt | SystemExit | ExternalSignal):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _first_line(text: str) -> str:

@@ -60,7 +60,7 @@ def check_network(folder: Path, seed: int, patients: int, start_date: dt.date) -
         )
 
 
-@task(name="generate-batch")
+@task(name="generate-batch", task_run_name="generate")
 def generate_batch(
     landing: Path, *, seed: int, patients: int, start_date: dt.date, end_date: dt.date | None,
     as_of: dt.date | None, defect_rate: float, workers: int,
@@ -87,7 +87,7 @@ def generate_batch(
     return _describe(folder, generated=True)
 
 
-@task(name="pick-up-batch")
+@task(name="pick-up-batch", task_run_name="pick-up-{batch_id}")
 def pick_up_batch(landing: Path, batch_id: str) -> LandedBatch:
     """A batch delivered to the landing folder by a source system (or generated before)."""
     from flows.warehouse import batch_folder
@@ -95,7 +95,7 @@ def pick_up_batch(landing: Path, batch_id: str) -> LandedBatch:
     return _describe(batch_folder(landing, batch_id), generated=False)
 
 
-@flow(name="land-batch", log_prints=False)
+@flow(name="land-batch", flow_run_name="land", log_prints=False)
 def land_batch(
     landing_dir: str,
     batch_id: str | None = None,

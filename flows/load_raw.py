@@ -33,6 +33,7 @@ class LoadSummary:
 
 @task(
     name="load-batch",
+    task_run_name="load-{batch_dir.name}",
     retries=len(TRANSIENT_RETRY_DELAYS),
     retry_delay_seconds=TRANSIENT_RETRY_DELAYS,
     retry_jitter_factor=RETRY_JITTER_FACTOR,
@@ -62,7 +63,7 @@ def load_batch_task(
     )
 
 
-@flow(name="load-raw")
+@flow(name="load-raw", flow_run_name="load")
 def load_raw(
     batch_dir: str, warehouse_path: str, warehouse: str = "duckdb", snowflake_block: str | None = None,
     max_reject_rate: float | None = None,

@@ -9,7 +9,8 @@ a failed gate marks the batch failed there and leaves the last published report 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import errno
+import shutil
 import time
 import uuid
 import zoneinfo
@@ -20,7 +21,16 @@ from typing import Any
 from prefect import flow, get_run_logger, runtime
 
 from flows import runs
-from flows.artifacts import as_url, publish_links, publish_summary, render_summary
+from flows.artifacts import publish_links, publish_summary, render_summary
+from flows.batch_ids import (
+    PipelineConfigError,
+    check_batch_id,
+    next_batch_id,
+    parse_batch_id,
+    run_name,
+)
+from flows.dbt_runner import interruption
+from flows.docs_server import docs_link
 from flows.kpis import mart_row_counts, read_kpis
 from flows.land_batch import land_batch
 from flows.load_raw import load_raw
@@ -36,41 +46,8 @@ from flows.transform import (
 )
 from flows.validate import outcome_from_dict, validate
 
-_INITIAL = re.compile(r"^initial-(\d{8})-(\d{8})$")
-_DAILY = re.compile(r"^daily-(\d{8})$")
 
-
-class PipelineConfigError(ValueError):
-    """The run cannot start with these parameters; the message says what to change."""
-
-
-def _day(text: str) -> dt.date:
-    return dt.datetime.strptime(text, "%Y%m%d").date()
-
-
-def parse_batch_id(batch_id: str) -> tuple[str, dt.date | None, dt.date]:
-    """``("initial", start, end)`` or ``("daily", None, day)`` for a simulator batch id; ``("delivered", None,
-    today)`` for any other (a batch delivered by a source system)."""
-    if match := _INITIAL.match(batch_id):
-        return "initial", _day(match.group(1)), _day(match.group(2))
-    if match := _DAILY.match(batch_id):
-        return "daily", None, _day(match.group(1))
-    return "delivered", None, dt.datetime.now(dt.UTC).date()
-
-
-def next_batch_id(published: set[str], *, start: dt.date, end: dt.date, today: dt.date) -> str | None:
-    """The batch a scheduled run processes: the initial history until it is published, then the day after the
-    newest published daily batch, up to yesterday (``today`` in the hospitals' time zone); None when up to date."""
-    initial = f"initial-{start:%Y%m%d}-{end:%Y%m%d}"
-    if initial not in published:
-        return initial
-    days = [_day(m.group(1)) for b in published if (m := _DAILY.match(b))]
-    following = max([end, *days]) + dt.timedelta(days=1)
-    return f"daily-{following:%Y%m%d}" if following < today else None
-
-
-def safe_message(error: BaseException) -> str:
-    """The error's message when it is one of the platform's own (they never quote data values), else its type."""
+def _own_types() -> tuple[type[BaseException], ...]:
     from flows.dbt_runner import DbtStageError
     from flows.land_batch import BatchMismatchError
     from flows.locking import WarehouseLockTimeout
@@ -81,14 +58,56 @@ def safe_message(error: BaseException) -> str:
                                       BatchMismatchError, DbtVarsError]  # fmt: skip
     try:  # the gate and report packages are imported lazily: a broken install must not hide the real error
         from expectations.results import QualityGateFailed
-        from reports import PublishAuditFailed, PublishRefused
+        from reports import PublishError
 
-        own += [QualityGateFailed, PublishRefused, PublishAuditFailed]
+        own += [QualityGateFailed, PublishError]
     except ImportError:
         pass
-    if isinstance(error, tuple(own)):
+    return tuple(own)
+
+
+def own_error(error: BaseException) -> bool:
+    """True for the platform's own errors: their messages say what failed and what to do, and quote no value."""
+    return isinstance(error, _own_types()) or disk_full(error) is not None
+
+
+def disk_full(error: BaseException) -> OSError | None:
+    """The "no space left on device" error in ``error``'s chain, if any (also DuckDB's, which is not an OSError)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return current
+        if "no space left on device" in str(current).lower():
+            return OSError(errno.ENOSPC, "No space left on device")
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def safe_message(error: BaseException, *, stage: str | None = None, home: Path | None = None) -> str:
+    """The error's message when it is one of the platform's own (they never quote data values), else its type.
+
+    A full disk anywhere in the error's chain is named as such, with the file system and what was kept."""
+    full = disk_full(error)
+    if full is not None:
+        where = f" on the file system of {home}" if home is not None else ""
+        free = ""
+        if home is not None and home.exists():
+            free = f" ({shutil.disk_usage(home).free / 1e6:,.0f} MB free now)"
+        return (
+            f"No space left on device{where}{free} during stage {stage or 'unknown'}. Nothing of this run was "
+            "published: the warehouse keeps its last committed state and the last report stays the latest. Free "
+            "space (`hospital status` lists runs; older history is pruned by HOSPITAL_RETENTION_DAYS), then run the "
+            "batch again: every stage is safe to repeat"
+        )
+    if isinstance(error, _own_types()):
         return str(error)
     return f"{type(error).__name__} (details in the flow run's logs)"
+
+
+#: From a published report (``reports/latest/report.html``) to the data home.
+FROM_REPORT = "../../"
 
 
 @dataclass
@@ -119,10 +138,31 @@ class _Progress:
         """The flow's return value for a published batch (what `hospital run` prints as its summary)."""
         seconds = round(time.perf_counter() - self.began, 2)
         return {**self.facts, "batch_id": self.batch_id, "status": "published", "run_id": run_id,
-                "seconds": seconds, "stages": self.stages, "report": report}  # fmt: skip
+                "seconds": seconds, "stages": self.stages, "report": report,
+                "checkpoints": self.checkpoints}  # fmt: skip
 
 
-@flow(name="hospital-pipeline")
+def _first_run_name() -> str:
+    """The flow run's name before the batch is known: the batch id asked for, else ``next-batch``."""
+    asked = runtime.flow_run.parameters.get("batch_id")
+    return str(asked) if asked else "next-batch"
+
+
+def _name_run(name: str) -> None:
+    """Rename this flow run (shown in the UI and in every log line) once the batch is known."""
+    from prefect.client.orchestration import get_client
+
+    flow_run_id = runtime.flow_run.id
+    if not flow_run_id or runtime.flow_run.name == name:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run_id, name=name)
+    except Exception as exc:  # a name is cosmetic: never fail the run for it
+        get_run_logger().warning("could not rename the flow run to %s (%s)", name, type(exc).__name__)
+
+
+@flow(name="hospital-pipeline", flow_run_name=_first_run_name)
 def pipeline(
     batch_id: str | None = None,
     home: str | None = None,
@@ -147,6 +187,10 @@ def pipeline(
     was published already; ``dbt_node_tasks=False`` runs dbt without one Prefect task per node (faster).
     ``dbt_vars`` (a YAML mapping) go to both dbt commands; a daily batch that is not a full refresh adds the
     daily test scope (``tests_loaded_after``, see ``flows.transform.transform_vars``).
+
+    The run holds the warehouse's lock from start to end (``flows.locking``); a ``running`` row it finds in
+    ``ledger.pipeline_runs`` belongs to a run whose process died, and is closed as ``interrupted``. At the end of
+    every run, published or not, the history older than ``HOSPITAL_RETENTION_DAYS`` is pruned (``flows.retention``).
     """
     logger = get_run_logger()
     overrides = {"home": home} if home else {}
@@ -154,39 +198,44 @@ def pipeline(
     if settings.warehouse != "duckdb":
         raise PipelineConfigError(
             "the pipeline runs on the embedded DuckDB warehouse; HOSPITAL_WAREHOUSE=snowflake is supported by "
-            "`hospital load` only (dbt-snowflake is not in the pinned set). Unset HOSPITAL_WAREHOUSE"
+            "`hospital load` only. Unset HOSPITAL_WAREHOUSE"
         )
     paths = settings.paths
     warehouse = paths.warehouse
     start = start_date or settings.start_date
     end = end_date or settings.end_date
     zone = timezone or settings.timezone
-    if batch_id is None and force:
-        newest = runs.last_published(warehouse)
-        batch_id = newest.batch_id if newest is not None else None
-        logger.info("force without a batch id: re-processing the newest published batch %s", batch_id)
-    if batch_id is None:
-        today = dt.datetime.now(zoneinfo.ZoneInfo(zone)).date()
-        batch_id = next_batch_id(runs.published_batches(warehouse), start=start, end=end, today=today)
-        if batch_id is None:
-            logger.info("up to date: every batch up to yesterday (%s) is published; nothing to do", zone)
-            return {"batch_id": None, "status": "up-to-date"}
-    kind, id_start, run_date = parse_batch_id(batch_id)
-    dbt_vars_mapping(dbt_vars)  # malformed dbt vars fail here, before anything is landed or loaded
-    if kind == "initial" and id_start != start:
-        raise PipelineConfigError(
-            f"batch {batch_id} starts on {id_start}, but the network starts on {start} (HOSPITAL_START_DATE); "
-            "the simulated world depends on its start date: use the same one"
-        )
+    if batch_id is not None:
+        check_batch_id(batch_id, start)  # before anything is locked, landed or loaded
+    dbt_vars_mapping(dbt_vars)  # malformed dbt vars fail here too
 
-    with warehouse_lock(warehouse, timeout_seconds=lock_timeout_seconds or settings.lock_timeout_seconds) as lock:
-        logger.info("holding concurrency limit %s for %s", lock, warehouse)
+    def waiting(holder) -> None:
+        logger.info("waiting for the warehouse %s: it is in use by %s", warehouse,
+                    holder.describe() if holder else "another run")  # fmt: skip
+
+    flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
+    timeout = lock_timeout_seconds or settings.lock_timeout_seconds
+    with warehouse_lock(warehouse, timeout_seconds=timeout, run_id=flow_run_id, batch_id=batch_id, on_wait=waiting):
+        _close_abandoned_runs(warehouse)
+        if batch_id is None and force:
+            newest = runs.last_published(warehouse)
+            batch_id = newest.batch_id if newest is not None else None
+            logger.info("force without a batch id: re-processing the newest published batch %s", batch_id)
+        if batch_id is None:
+            today = dt.datetime.now(zoneinfo.ZoneInfo(zone)).date()
+            batch_id = next_batch_id(runs.published_batches(warehouse), start=start, end=end, today=today)
+            if batch_id is None:
+                _name_run(f"up-to-date-{today:%Y%m%d}")
+                logger.info("up to date: every batch up to yesterday (%s) is published; nothing to do", zone)
+                return {"batch_id": None, "status": "up-to-date"}
+        _name_run(run_name(batch_id, full_refresh=full_refresh, force=force))
+        kind, _, run_date = parse_batch_id(batch_id)
         previous = runs.latest_run(warehouse, batch_id)
         if previous is not None and previous.status == "published" and not force:
             logger.info("batch %s was published by run %s: nothing to do", batch_id, previous.run_id)
             return {"batch_id": batch_id, "status": "already-published", "report_dir": previous.report_dir}
-        run_id = str(runtime.flow_run.id or uuid.uuid4())
-        runs.start_run(warehouse, run_id=run_id, batch_id=batch_id, run_date=run_date, flow_run_id=runtime.flow_run.id)
+        run_id = flow_run_id or str(uuid.uuid4())
+        runs.start_run(warehouse, run_id=run_id, batch_id=batch_id, run_date=run_date, flow_run_id=flow_run_id)
         progress = _Progress(batch_id)
         options = {
             "seed": settings.seed if seed is None else seed,
@@ -197,23 +246,72 @@ def pipeline(
             published = _stages(progress, settings, batch_id, kind, run_id, run_date, start, options,
                                 full_refresh, snapshots, dbt_vars, dbt_node_tasks)  # fmt: skip
         except BaseException as error:
-            message = safe_message(error)
+            interrupted = interruption(error) is not None
+            status = "interrupted" if interrupted else "failed"
+            message = (
+                f"stopped by Ctrl-C or SIGTERM during stage {progress.stage}; nothing was published. Run the batch "
+                "again to resume it: every stage is safe to repeat"
+                if interrupted
+                else safe_message(error, stage=progress.stage, home=settings.home)
+            )
             try:
-                runs.finish_run(warehouse, run_id=run_id, status="failed", stage=progress.stage, message=message,
+                runs.finish_run(warehouse, run_id=run_id, status=status, stage=progress.stage, message=message,
                                 rows_loaded=progress.facts.get("rows_loaded"))  # fmt: skip
             except Exception as ledger_error:
-                logger.warning("could not mark run %s failed in ledger.pipeline_runs (%s)", run_id,
+                logger.warning("could not mark run %s %s in ledger.pipeline_runs (%s)", run_id, status,
                                type(ledger_error).__name__)  # fmt: skip
-            _leave_artifacts(progress, settings, "failed at " + progress.stage, message, report=None)
-            logger.error("batch %s failed at stage %s; the last published report stays the latest", batch_id,
-                         progress.stage)  # fmt: skip
+            if not interrupted:
+                _leave_artifacts(progress, settings, "failed at " + progress.stage, message, report=None)
+                _apply_retention(settings)
+            logger.error("batch %s %s at stage %s; the last published report stays the latest", batch_id,
+                         status, progress.stage)  # fmt: skip
             raise
         runs.finish_run(warehouse, run_id=run_id, status="published", stage="publish",
                         rows_loaded=progress.facts.get("rows_loaded"), report_dir=published["run_dir"])  # fmt: skip
+        _apply_retention(settings)
     _leave_artifacts(progress, settings, "published", None, report=published["report_html"])
     result = progress.published(run_id, published)
     logger.info("batch %s published in %.1f s: %s", batch_id, result["seconds"], published["report_html"])
     return result
+
+
+def _close_abandoned_runs(warehouse: Path) -> None:
+    """Close the ledger rows (and Prefect flow runs) of runs whose process died: this run holds the lock."""
+    logger = get_run_logger()
+    for abandoned in runs.close_abandoned(warehouse):
+        logger.warning("run %s of batch %s (started %s UTC) ended without finishing; marked interrupted",
+                       abandoned.run_id, abandoned.batch_id, f"{abandoned.started_at:%Y-%m-%d %H:%M}")  # fmt: skip
+        if abandoned.flow_run_id:
+            _crash_flow_run(abandoned.flow_run_id)
+
+
+def _crash_flow_run(flow_run_id: str) -> None:
+    """Set a dead run's Prefect flow run Crashed if the server still shows it running (best effort)."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    try:
+        with get_client(sync_client=True) as client:
+            flow_run = client.read_flow_run(uuid.UUID(flow_run_id))
+            if flow_run.state is not None and not flow_run.state.is_final():
+                client.set_flow_run_state(flow_run.id, Crashed(message=runs.DIED_MESSAGE), force=True)
+    except Exception as exc:  # another server, or a server that forgot the run: the ledger is what matters
+        get_run_logger().debug("flow run %s not marked crashed (%s)", flow_run_id, type(exc).__name__)
+
+
+def _apply_retention(settings: Settings) -> None:
+    """Prune the history older than the retention; never fails the run (it only logs what it could not do)."""
+    from flows.retention import apply_retention
+
+    logger = get_run_logger()
+    try:
+        pruned = apply_retention(settings)
+    except Exception as exc:
+        logger.warning("retention could not prune the run history (%s); it is retried at the next run",
+                       type(exc).__name__)  # fmt: skip
+        return
+    if pruned.total:
+        logger.info("retention (%d days): %s", settings.retention_days, pruned.describe())
 
 
 def _stages(
@@ -255,7 +353,7 @@ def _stages(
         progress.checkpoints.append(outcome)
         return outcome
 
-    gate("raw", batch_id=batch_id, landing_dir=landing)
+    gate("raw", batch_id=batch_id, landing_dir=landed["path"])  # the batch's own folder, with its manifest
     progress.run("dbt build and snapshots",
                  lambda: transform(project, warehouse, target, logs, full_refresh, snapshots,
                                    _dbt_vars(progress, paths.warehouse, batch_id, kind, full_refresh, dbt_vars),
@@ -265,11 +363,12 @@ def _stages(
     progress.facts["mart_rows"] = sum(marts.values())
     progress.facts["marts"] = len(marts)
     gate("marts")
-    data_docs_index = progress.checkpoints[-1].get("data_docs_index") or str(paths.data_docs / "index.html")
+    # The report links the docs relatively: reports/latest/ and reports/<date>/ sit two levels below the data home,
+    # which `hospital docs --serve` mirrors, so one link works from disk and over http.
     return progress.run(
         "publish",
         lambda: publish_reports(project, warehouse, str(paths.dbt_docs), logs, str(paths.reports), run_id, run_date,
-                                progress.checkpoints, as_url(data_docs_index)),
+                                progress.checkpoints, FROM_REPORT + "data_docs/index.html"),
         lambda r: f"{r['files']} files, {r['suppressed_cells']} small cells suppressed",
     )  # fmt: skip
 
@@ -301,13 +400,7 @@ def _leave_artifacts(progress: _Progress, settings: Settings, status: str, messa
     paths = settings.paths
     try:
         checkpoints = [outcome_from_dict(c) for c in progress.checkpoints]
-        data_docs = next((c.data_docs_index for c in reversed(checkpoints) if c.data_docs_index), None)
-        dbt_index = paths.dbt_docs / "index.html"
-        links = {
-            "report": as_url(report),
-            "data_docs": as_url(data_docs or (paths.data_docs / "index.html" if paths.data_docs.exists() else None)),
-            "dbt_docs": as_url(dbt_index) if dbt_index.exists() else None,
-        }
+        links = run_links(settings, checkpoints, report)
         kpis = read_kpis(paths.warehouse) if report else []
         markdown = render_summary(batch_id=progress.batch_id, status=status, stage_rows=progress.stages,
                                   checkpoints=checkpoints, kpis=kpis, links=links, message=message)  # fmt: skip
@@ -315,3 +408,26 @@ def _leave_artifacts(progress: _Progress, settings: Settings, status: str, messa
         publish_links(links)
     except Exception as exc:
         logger.warning("could not write the run's artifacts (%s)", type(exc).__name__)
+
+
+def run_links(settings: Settings, checkpoints: list, report: str | None) -> dict[str, str | None]:
+    """http links (under ``HOSPITAL_DOCS_URL``) to the run's report, its most relevant Data Docs page (the failing
+    validation's, else the index) and the dbt docs: what the artifacts and notifications show."""
+    paths = settings.paths
+    page = None
+    for outcome in reversed(checkpoints):
+        page = failing_page(outcome) if not outcome.success else None
+        if page is not None:
+            break
+    if page is None:
+        page = paths.data_docs / "index.html" if (paths.data_docs / "index.html").exists() else None
+    dbt_docs = next((p for p in (paths.dbt_docs / "static_index.html", paths.dbt_docs / "index.html") if p.exists()),
+                    None)  # fmt: skip
+    return {name: docs_link(settings.docs_url, paths, target)
+            for name, target in (("report", report), ("data_docs", page), ("dbt_docs", dbt_docs))}  # fmt: skip
+
+
+def failing_page(outcome) -> Path | None:
+    """The Data Docs page of a failed checkpoint's first failing validation (else its index)."""
+    pages = getattr(outcome, "failing_pages", None) or ()
+    return Path(pages[0]) if pages else outcome.data_docs_index

@@ -22,7 +22,7 @@ _RETRY = {
 }
 
 
-@task(name="dbt-docs-generate", **_RETRY)
+@task(name="dbt-docs-generate", task_run_name="dbt-docs", **_RETRY)
 def generate_dbt_docs(project_dir: Path, warehouse: Path, docs_dir: Path, log_path: Path) -> Path:
     """``dbt docs generate`` into ``docs_dir`` (index.html, manifest.json, catalog.json); returns index.html."""
     docs_dir.mkdir(parents=True, exist_ok=True)
@@ -37,13 +37,12 @@ def generate_dbt_docs(project_dir: Path, warehouse: Path, docs_dir: Path, log_pa
     return docs_dir / "index.html"
 
 
-@task(name="publish-report", **_RETRY)
+@task(name="publish-report", task_run_name="publish-report", **_RETRY)
 def publish_report(
     warehouse: Path, reports_dir: Path, run_id: str, run_date: dt.date, checkpoints: list[dict],
     data_docs_url: str | None, dbt_docs_dir: Path,
 ) -> dict:  # fmt: skip
     """Publish the report; returns where it went (latest and dated folders, the HTML file, suppressed cells)."""
-    from flows.artifacts import as_url
     from flows.validate import outcome_from_dict
     from reports import publish
 
@@ -54,7 +53,7 @@ def publish_report(
         run_date=run_date,
         checkpoints=[outcome_from_dict(c) for c in checkpoints],
         data_docs_url=data_docs_url,
-        dbt_docs_url=as_url(dbt_docs_dir / "index.html"),
+        dbt_docs_url="../../" + dbt_docs_dir.name + "/index.html",  # relative, as the Data Docs link
         dbt_target_dir=dbt_docs_dir,  # its manifest.json gives the data dictionary the models' descriptions
     )
     return {
@@ -67,7 +66,7 @@ def publish_report(
     }
 
 
-@flow(name="publish-reports")
+@flow(name="publish-reports", flow_run_name="publish")
 def publish_reports(
     project_dir: str,
     warehouse_path: str,

@@ -7,18 +7,21 @@ never a data value.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import re
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from flows.cli_support import EXIT_FAILED, EXIT_OK, fail, settings_or_exit
+from flows.server import prefect_api
 from flows.settings import Settings
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DONE = {"published", "already-published", "up-to-date"}
 BATCH_HELP = (
     "Batch id to process (landed, or a simulator id); 'next' = the next unpublished batch. "
@@ -27,9 +30,8 @@ BATCH_HELP = (
 
 
 def prepare_prefect_environment() -> None:
-    """Defaults for a laptop run: no telemetry, a patient start-up timeout for the temporary server, no GX bars."""
+    """Defaults for a laptop run: no telemetry, no GX progress bars."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("TQDM_DISABLE", "1")
 
 
@@ -54,15 +56,38 @@ class _QuietTasks(logging.Filter):
         )
 
 
-def quiet_console() -> None:
-    """Show flow-level progress (one line per stage) and every warning and error, but not each dbt node."""
+class _OneMessage(logging.Filter):
+    """A failed run's message is printed once, by the command, without a traceback: on the console, Prefect's own
+    reports of a platform error (the engine's traceback, each flow's "Finished in state Failed(<message>)") are cut
+    to their first line. The Prefect API still receives every record whole, for the UI."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and _is_own(error):
+            record.exc_info, record.exc_text = None, None
+        if record.name.startswith("prefect.") and record.levelno >= logging.INFO:
+            message = record.getMessage()
+            if message.startswith(("Finished in state Failed", "Encountered exception", "Finished in state Crashed")):
+                first = min((i for i in (message.find("\\n"), message.find("\n")) if i >= 0), default=-1)
+                if first >= 0:  # the rest of a multi-line message is printed once, by the command
+                    record.msg, record.args = message[:first] + " ...", ()
+        return True
+
+
+def _is_own(error: BaseException) -> bool:
+    from flows.pipeline import own_error
+
+    return own_error(error)
+
+
+def quiet_console(verbose: bool = False) -> None:
+    """Show flow-level progress (one line per stage) and every warning and error, but not each dbt node (unless
+    ``verbose``); and a failure's message once (``_OneMessage``)."""
     for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, _QuietTasks) for f in handler.filters):
+        if not verbose and not any(isinstance(f, _QuietTasks) for f in handler.filters):
             handler.addFilter(_QuietTasks())
-
-
-def _settings(home: Path | None) -> Settings:
-    return Settings(home=home) if home is not None else Settings()
+        if not any(isinstance(f, _OneMessage) for f in handler.filters):
+            handler.addFilter(_OneMessage())
 
 
 def _print_paths(settings: Settings, report: str | None = None) -> None:
@@ -105,10 +130,14 @@ def _print_failure(error: BaseException | None, settings: Settings, batch_id: st
     from flows.pipeline import safe_message
 
     typer.secho("\nThe run failed; the last published report stays the latest.", err=True, fg=typer.colors.RED)
-    latest = runs.latest_run(settings.paths.warehouse, batch_id) if batch_id else None
+    try:
+        latest = runs.latest_run(settings.paths.warehouse, batch_id) if batch_id else None
+    except Exception:  # the ledger is unreadable (e.g. the disk is full): the error itself still says what failed
+        latest = None
+    message = safe_message(error, home=settings.home) if error is not None else "unknown error"
     if latest is not None and latest.status == "failed":
         typer.echo(f"  batch {latest.batch_id} failed at stage: {latest.stage}", err=True)
-    message = safe_message(error) if error is not None else "unknown error"
+        message = latest.message or message  # what the run recorded, with its stage
     typer.echo(message, err=True)
     _print_paths(settings)
 
@@ -147,23 +176,16 @@ def run(
     """Run the whole pipeline on one batch: land, load, raw gate, dbt build, snapshots, marts gate, docs, publish.
 
     Exit code 0 when the report was published (or the batch was already); 1 when a stage or a gate failed (the
-    message says which and why); 2 for bad arguments.
+    message says which and why); 2 for bad arguments (nothing is started); 130 (Ctrl-C) or 143 (SIGTERM) when
+    stopped, after the run released the warehouse and recorded itself as interrupted.
     """
-    prepare_prefect_environment()
-    settings = _settings(home)
-    from generators.batch import initial_batch_id
-
-    batch_id: str | None = batch if batch != "next" else None
-    if batch is None:
-        batch_id = initial_batch_id(settings.start_date, settings.end_date)
+    settings = settings_or_exit(home, patients=patients, seed=seed, defect_rate=defect_rate)
+    batch_id = checked_batch(batch, settings)
     from flows.pipeline import pipeline
 
-    if not verbose:
-        quiet_console()
-    state = pipeline(
-        batch_id=batch_id, home=str(settings.home), seed=seed, patients=patients, defect_rate=defect_rate,
-        force=force, full_refresh=full_refresh, dbt_node_tasks=_node_tasks(dbt_node_tasks), return_state=True,
-    )  # fmt: skip
+    state = _run_flow(pipeline, verbose, dbt_node_tasks, batch_id=batch_id, home=str(settings.home),
+                      seed=settings.seed, patients=settings.patients, defect_rate=settings.defect_rate, force=force,
+                      full_refresh=full_refresh)  # fmt: skip
     if state.is_completed():
         result = state.result()
         _print_result(result, settings)
@@ -171,6 +193,95 @@ def run(
     error = state.result(raise_on_failure=False)
     _print_failure(error if isinstance(error, BaseException) else None, settings, batch_id)
     raise typer.Exit(EXIT_FAILED)
+
+
+def _run_flow(flow: Any, verbose: bool, dbt_node_tasks: bool | None, **parameters: Any) -> Any:
+    """Run a flow from the command line (arguments already checked) and return its final state: against
+    PREFECT_API_URL or a temporary server of this command's own, Ctrl-C and SIGTERM stopping it cleanly."""
+    check_prefect_home()
+    prepare_prefect_environment()
+    node_tasks = _node_tasks(dbt_node_tasks)  # before a temporary server sets PREFECT_API_URL
+    quiet_console(verbose)
+    with stop_on_signals() as stopped, prefect_api():
+        state = flow(**parameters, dbt_node_tasks=node_tasks, return_state=True)
+    if stopped.signal is not None:
+        _print_interrupted(stopped.signal)
+    return state
+
+
+def checked_batch(batch: str | None, settings: Settings) -> str | None:
+    """The batch id a run processes (None: the next one), or exit 2 for an id that is path-like, an impossible
+    simulator id, or neither a simulator id nor a landed batch."""
+    from flows.batch_ids import PipelineConfigError, check_batch_id, parse_batch_id
+
+    if batch is None:
+        return f"initial-{settings.start_date:%Y%m%d}-{settings.end_date:%Y%m%d}"
+    if batch == "next":
+        return None
+    try:
+        check_batch_id(batch, settings.start_date)
+    except PipelineConfigError as exc:
+        fail(f"--batch: {exc}")
+    if parse_batch_id(batch)[0] == "delivered" and not settings.paths.batch(batch).is_dir():
+        fail(
+            f"--batch: batch {batch!r} has not landed in {settings.paths.landing} and is not a simulator id "
+            "(initial-YYYYMMDD-YYYYMMDD, daily-YYYYMMDD); deliver it there first, or use 'next'"
+        )
+    return batch
+
+
+def check_prefect_home() -> None:
+    """Exit 2 when runs would go to a temporary server whose PREFECT_HOME cannot be created.
+
+    Read from the environment, not through Prefect: importing Prefect creates its home folder, and a command that
+    refuses its arguments must create nothing."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    prefect_home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+    if not prefect_home.exists() and not prefect_home.parent.is_dir():
+        fail(
+            f"PREFECT_HOME {prefect_home}: its parent folder does not exist, so the temporary Prefect server cannot "
+            "keep its database there; create the folder or point PREFECT_HOME elsewhere"
+        )
+
+
+class _Stopped:
+    """Which signal stopped the command (None while it runs)."""
+
+    signal: int | None = None
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Turn SIGTERM into the KeyboardInterrupt Ctrl-C raises, so either stops the flow the same way: the stage
+    in progress ends, the run is recorded ``interrupted``, the warehouse lock is released and the temporary server
+    stopped; then the command exits 130 (Ctrl-C) or 143 (SIGTERM). Yields who stopped it."""
+    stopped = _Stopped()
+
+    def interrupt(signum: int, frame) -> None:
+        stopped.signal = signum
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stopped
+    except KeyboardInterrupt:
+        stopped.signal = stopped.signal or signal.SIGINT
+        _print_interrupted(stopped.signal)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _print_interrupted(signum: int) -> None:
+    name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+    typer.secho(
+        f"\nStopped by {name}: the run was recorded as interrupted and published nothing; the last published report "
+        "stays the latest. Run the same command again to resume the batch.",
+        err=True,
+        fg=typer.colors.RED,
+    )
+    raise typer.Exit(128 + signum)
 
 
 def backfill(
@@ -184,19 +295,19 @@ def backfill(
     verbose: Annotated[bool, typer.Option(help="Print every task's log lines")] = False,
 ) -> None:
     """Process the daily batches from --start to --end in order; stop at the first failed gate (exit 1)."""
-    prepare_prefect_environment()
-    settings = _settings(home)
+    settings = settings_or_exit(home, patients=patients, seed=seed, defect_rate=defect_rate)
     if end < start:
-        typer.secho(f"error: --end {end:%Y-%m-%d} is before --start {start:%Y-%m-%d}", err=True, fg="red")
-        raise typer.Exit(EXIT_USAGE)
+        fail(f"--end {end:%Y-%m-%d} is before --start {start:%Y-%m-%d}")
+    if start.date() <= settings.end_date:
+        fail(
+            f"--start {start:%Y-%m-%d} is inside the initial history (it ends {settings.end_date}, "
+            "HOSPITAL_END_DATE); daily batches start the day after it"
+        )
     from flows.backfill import backfill as backfill_flow
 
-    if not verbose:
-        quiet_console()
-    state = backfill_flow(
-        start=start.date(), end=end.date(), home=str(settings.home), seed=seed, patients=patients,
-        defect_rate=defect_rate, dbt_node_tasks=_node_tasks(dbt_node_tasks), return_state=True,
-    )  # fmt: skip
+    state = _run_flow(backfill_flow, verbose, dbt_node_tasks, start=start.date(), end=end.date(),
+                      home=str(settings.home), seed=settings.seed, patients=settings.patients,
+                      defect_rate=settings.defect_rate)  # fmt: skip
     if state.is_completed():
         result = state.result()
         for entry in result["batches"]:
@@ -216,29 +327,51 @@ def status(
     home: Annotated[Path | None, typer.Option(help="Data home [HOSPITAL_HOME, ./data]")] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many runs to list")] = 10,
 ) -> None:
-    """The last pipeline runs, the load ledger's last batches, and the latest report."""
-    from flows import runs
+    """The last pipeline runs, the load ledger's last batches, and the latest report.
 
-    settings = _settings(home)
+    A run shown ``running`` is alive (it holds the warehouse's lock); one whose process died is shown
+    ``interrupted`` (the next run records it so). While a run writes the warehouse, the ledgers cannot be read and
+    the command says which run holds it.
+    """
+    import duckdb
+
+    from flows import runs
+    from flows.locking import current_holder
+
+    settings = settings_or_exit(home)
     warehouse = settings.paths.warehouse
+    holder = current_holder(warehouse)
+    if holder is not None:
+        typer.echo(f"In progress: {holder.describe()}")
     if not warehouse.exists():
         typer.echo(f"No warehouse at {warehouse} yet: run `hospital run` first.")
         raise typer.Exit(EXIT_OK)
-    last = runs.last_runs(warehouse, limit)
+    try:
+        last = runs.last_runs(warehouse, limit)
+        ledger = load_ledger_lines(warehouse, limit)
+        published = runs.last_published(warehouse)
+    except duckdb.IOException:
+        typer.echo(f"The warehouse {warehouse} is being written by that run; its ledgers can be read when the stage "
+                   "in progress ends. Try again in a moment.")  # fmt: skip
+        raise typer.Exit(EXIT_OK) from None
     typer.echo("Pipeline runs (newest first)")
     if not last:
         typer.echo("  none yet")
     for run_row in last:
+        state = run_row.status
+        if state == "running" and (holder is None or holder.run_id != run_row.flow_run_id):
+            state = "interrupted"  # its process is gone; the next run records it so
         finished = f"{run_row.finished_at:%Y-%m-%d %H:%M}" if run_row.finished_at else "-"
         rows = "-" if run_row.rows_loaded is None else f"{run_row.rows_loaded:,}"
-        typer.echo(f"  {run_row.started_at:%Y-%m-%d %H:%M}  {run_row.batch_id:<28} {run_row.status:<10} "
+        typer.echo(f"  {run_row.started_at:%Y-%m-%d %H:%M}  {run_row.batch_id:<28} {state:<11} "
                    f"stage={run_row.stage or '-':<24} rows={rows:<10} finished={finished}")  # fmt: skip
-        if run_row.status == "failed" and run_row.message:
+        if state in ("failed", "interrupted") and run_row.message:
             typer.echo(f"      {run_row.message.splitlines()[0]}")
+        elif state == "interrupted":
+            typer.echo(f"      {runs.DIED_MESSAGE}")
     typer.echo("\nLoad ledger (last batches)")
-    for line in load_ledger_lines(warehouse, limit):
+    for line in ledger:
         typer.echo(f"  {line}")
-    published = runs.last_published(warehouse)
     typer.echo("\nLatest report")
     if published is None:
         typer.echo("  none published yet")
@@ -270,25 +403,53 @@ def load_ledger_lines(warehouse: Path, limit: int) -> list[str]:
     ]
 
 
-def docs(home: Annotated[Path | None, typer.Option(help="Data home [HOSPITAL_HOME, ./data]")] = None) -> None:
-    """Where the latest report, the Data Docs and the dbt docs are (paths and file:// URLs)."""
-    settings = _settings(home)
+def docs(
+    home: Annotated[Path | None, typer.Option(help="Data home [HOSPITAL_HOME, ./data]")] = None,
+    serve_docs: Annotated[
+        bool,
+        typer.Option("--serve", help="Serve the report, Data Docs and dbt docs over http at HOSPITAL_DOCS_URL"),
+    ] = False,
+) -> None:
+    """Where the latest report, the Data Docs and the dbt docs are: files on disk, and their http URLs.
+
+    With ``--serve``, serve them (only those three folders of the data home, read-only) on the host and port of
+    ``HOSPITAL_DOCS_URL`` (default http://127.0.0.1:8765) until Ctrl-C: run artifacts and notifications link there.
+    """
+    import urllib.parse
+
+    from flows.docs_server import docs_link, make_server
+
+    settings = settings_or_exit(home)
     paths = settings.paths
+    url = urllib.parse.urlsplit(settings.docs_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    dbt_static = paths.dbt_docs / "static_index.html"
     for name, path in (
         ("report", paths.latest_report / "report.html"),
         ("Data Docs", paths.data_docs / "index.html"),
-        ("dbt docs", paths.dbt_docs / "index.html"),
+        ("dbt docs", dbt_static if dbt_static.exists() else paths.dbt_docs / "index.html"),
     ):
         if path.exists():
-            typer.echo(f"{name:<10} {path.resolve().as_uri()}")
+            typer.echo(f"{name:<10} {path.absolute().as_uri()}")
+            typer.echo(f"{'':<10} {docs_link(settings.docs_url, paths, path)}")
         else:
             typer.echo(f"{name:<10} {path}  (not yet written: run `hospital run`)")
+    if not serve_docs:
+        return
+    try:
+        server = make_server(paths, host, port)
+    except OSError as exc:
+        fail(f"cannot serve on {host}:{port} ({exc.strerror}); set HOSPITAL_DOCS_URL to another port", EXIT_FAILED)
+    typer.echo(f"\nServing {paths.root}'s reports/, data_docs/ and dbt_docs/ at {settings.docs_url}/ (Ctrl-C stops)")
+    with contextlib.suppress(KeyboardInterrupt), server:
+        server.serve_forever()
 
 
 def serve(
     timezone: Annotated[str | None, typer.Option(help="The hospitals' time zone for the schedules")] = None,
 ) -> None:
     """Serve the deployments of deployments/prefect.yaml, schedules included, from this process (Ctrl-C stops)."""
+    settings_or_exit(timezone=timezone)  # an unknown time zone stops here, before any deployment is touched
     prepare_prefect_environment()
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL

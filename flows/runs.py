@@ -1,6 +1,8 @@
 """The pipeline-runs ledger, ``ledger.pipeline_runs`` in the warehouse file: one row per run of a batch.
 
-A run starts as ``running`` and ends ``published`` or ``failed`` (with the stage and the gate's message). A batch
+A run starts as ``running`` and ends ``published``, ``failed`` (with the stage and the gate's message) or
+``interrupted`` (stopped by Ctrl-C or SIGTERM, or found still ``running`` by the next run after its process was
+killed: only one run holds the warehouse's lock, so a ``running`` row the next run finds is a dead run's). A batch
 whose latest run is ``published`` is done: running it again changes nothing. Connections are opened per call and
 closed at once, so dbt and the quality gates can open the file between two calls.
 """
@@ -28,6 +30,13 @@ create table if not exists {TABLE} (
     started_at timestamptz not null,
     finished_at timestamptz
 )"""
+#: How a run can end.
+ENDINGS = frozenset({"published", "failed", "interrupted"})
+#: The message of a run whose process died without closing its row.
+DIED_MESSAGE = (
+    "the run's process ended before the run did (killed, out of memory, or the machine stopped); nothing was "
+    "published by it. A later run resumes the batch: every stage is safe to repeat"
+)
 _COLUMNS = (
     "run_id, batch_id, run_date, flow_run_id, status, stage, message, rows_loaded, report_dir, started_at, finished_at"
 )
@@ -78,15 +87,28 @@ def finish_run(
     rows_loaded: int | None = None,
     report_dir: str | None = None,
 ) -> None:
-    """Close a run: ``published`` or ``failed`` at ``stage`` with ``message``."""
-    if status not in {"published", "failed"}:
-        raise ValueError(f"a run ends 'published' or 'failed', not {status!r}")
+    """Close a run: ``published``, ``failed`` or ``interrupted`` at ``stage`` with ``message``."""
+    if status not in ENDINGS:
+        raise ValueError(f"a run ends {' or '.join(repr(e) for e in sorted(ENDINGS))}, not {status!r}")
     with _connect(warehouse) as connection:
         connection.execute(
             f"update {TABLE} set status = ?, stage = ?, message = ?, rows_loaded = coalesce(?, rows_loaded), "  # noqa: S608
             "report_dir = ?, finished_at = ? where run_id = ?",
             [status, stage, message, rows_loaded, report_dir, dt.datetime.now(dt.UTC), run_id],
         )
+
+
+def close_abandoned(warehouse: Path) -> list[PipelineRun]:
+    """Mark every ``running`` row ``interrupted`` (call while holding the warehouse's lock: then no other run is
+    alive, so such a row belongs to a run whose process died); returns the rows as they were."""
+    abandoned = _read(warehouse, "where status = 'running'", [], 1_000)
+    if abandoned:
+        with _connect(warehouse) as connection:
+            connection.execute(
+                f"update {TABLE} set status = 'interrupted', message = ?, finished_at = ? where status = 'running'",  # noqa: S608
+                [DIED_MESSAGE, dt.datetime.now(dt.UTC)],
+            )
+    return abandoned
 
 
 def _read(warehouse: Path, where: str, params: list, limit: int) -> list[PipelineRun]:

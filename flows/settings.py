@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -93,6 +94,17 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a pipeline run waits for another run on the same warehouse file before failing.",
     )
+    retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days of run history kept (GX results, Data Docs pages, dbt target/logs, report runs); the "
+        "published latest report and the runs it points to are always kept.",
+    )
+    docs_url: str = Field(
+        default="http://127.0.0.1:8765",
+        description="Base URL under which the data home's report, Data Docs and dbt docs are served "
+        "(`hospital docs --serve` serves them there); run artifacts and notifications link to it.",
+    )
     dbt_project_dir: Path = Field(
         default=Path(__file__).resolve().parents[1] / "dbt_project", description="The dbt project folder."
     )
@@ -103,6 +115,24 @@ class Settings(BaseSettings):
         # Taken from the working directory once, here: dbt resolves relative paths from its project folder and GX's
         # file stores refuse them, so a relative home (the default ``data``) would scatter or fail.
         return home.expanduser().absolute()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, timezone: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {timezone!r}; use an IANA name such as America/Chicago or Europe/Berlin"
+            ) from None
+        return timezone
+
+    @field_validator("docs_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"docs_url must be an http(s) URL such as http://127.0.0.1:8765, got {url!r}")
+        return url.rstrip("/")
 
     @cached_property
     def paths(self) -> DataHome:

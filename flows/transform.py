@@ -120,7 +120,7 @@ def _dbt_call(
     )
 
 
-@flow(name="transform")
+@flow(name="transform", flow_run_name="dbt-build")
 def transform(
     project_dir: str,
     warehouse_path: str,
@@ -147,7 +147,7 @@ def transform(
     return result
 
 
-@task(name="dbt-build", **_RETRY)
+@task(name="dbt-build", task_run_name="dbt-build", **_RETRY)
 def dbt_build(
     project_dir: str, warehouse: str, target: str, logs: str, full_refresh: bool, vars_yaml: str | None,
     node_tasks: bool = True,
@@ -157,7 +157,7 @@ def dbt_build(
     return _dbt_call(args, project_dir, warehouse, target, logs, node_tasks)
 
 
-@task(name="dbt-snapshot", **_RETRY)
+@task(name="dbt-snapshot", task_run_name="dbt-snapshot", **_RETRY)
 def dbt_snapshot(
     project_dir: str, warehouse: str, target: str, logs: str, vars_yaml: str | None, node_tasks: bool = True
 ) -> DbtOutcome:

@@ -17,6 +17,7 @@ from flows.faults import RETRY_JITTER_FACTOR, TRANSIENT_RETRY_DELAYS, retry_tran
 
 @task(
     name="run-checkpoint",
+    task_run_name="checkpoint-{checkpoint}",
     retries=len(TRANSIENT_RETRY_DELAYS),
     retry_delay_seconds=TRANSIENT_RETRY_DELAYS,
     retry_jitter_factor=RETRY_JITTER_FACTOR,
@@ -79,7 +80,7 @@ def outcome_from_dict(data: dict):  # -> CheckpointOutcome
     )
 
 
-@flow(name="validate")
+@flow(name="validate", flow_run_name="gate-{checkpoint}")
 def validate(
     checkpoint: Literal["raw", "marts"],
     warehouse_path: str,
@@ -97,9 +98,10 @@ def validate(
     outcome = outcome_from_dict(data)
     publish_checkpoint_table(outcome)
     if not outcome.success:
-        error = QualityGateFailed(outcome)
-        logger.error("%s", error)
-        raise error
+        # One line here: the whole message travels with the exception (the run's state, the CLI prints it once).
+        logger.error("checkpoint %s failed: %d of %d expectations failed", outcome.checkpoint,
+                     len(outcome.failures), outcome.evaluated)  # fmt: skip
+        raise QualityGateFailed(outcome)
     logger.info(
         "checkpoint %s passed: %d expectations in %.1f s", outcome.checkpoint, outcome.evaluated, outcome.seconds
     )

@@ -42,6 +42,7 @@ class Backfilled:
     home: Path
     defective: BatchResult
     error: QualityGateFailed
+    initial: dict
 
     @property
     def warehouse(self) -> Path:
@@ -79,7 +80,7 @@ def backfilled(tmp_path_factory, prefect_server) -> Backfilled:
                                    defect_rate=DEFECT_RATE)  # fmt: skip
         with pytest.raises(QualityGateFailed) as failure:
             backfill(start=DAYS[0], end=DAYS[-1], home=str(home), dbt_node_tasks=False)
-    return Backfilled(home, defective, failure.value)
+    return Backfilled(home, defective, failure.value, initial)
 
 
 def _runs_of(warehouse: Path, batch_id: str) -> list[runs.PipelineRun]:
@@ -104,6 +105,24 @@ def test_backfill_fails_the_defective_day_at_the_raw_gate_with_the_gates_message
     assert failed.message.startswith(f"Quality gate failed: checkpoint 'raw' on batch {DEFECTIVE}")
     named = [line for line in failed.message.splitlines() if line.startswith("  - ")]
     assert named and len(backfilled.error.outcome.failures) >= len(named)
+
+
+def test_the_pipelines_raw_gate_checks_every_registry_rule_and_the_manifest_of_each_source(backfilled):
+    """Every rule the registry implies is in the gate the pipeline ran, and each source's row counts were reconciled
+    against the batch's manifest (the pipeline once passed the landing root, and that part silently dropped out)."""
+    from expectations.raw_suites import MANIFEST_NOTE, registry_rules
+    from expectations.rules import DEFAULT_THRESHOLDS, load_thresholds
+
+    registry, thresholds = load_registry(), load_thresholds(DEFAULT_THRESHOLDS, "raw")
+    (raw,) = [c for c in backfilled.initial["checkpoints"] if c["checkpoint"] == "raw"]
+    notes = {o["note"].split(";")[0].removeprefix("rule "): o["note"] for o in raw["outcomes"] if o["note"]}
+    manifest = json.loads((backfilled.home / "landing" / INITIAL / "manifest.json").read_text())
+    sources = {entry["source"] for entry in manifest["files"]}
+    assert len(sources) == len(registry.sources)
+    for source in sources:
+        expected = {rule.rule_id for rule in registry_rules(registry[source], thresholds)} | {f"{source}.row_counts"}
+        assert expected <= set(notes), (source, sorted(expected - set(notes)))
+        assert MANIFEST_NOTE in notes[f"{source}.row_counts"], notes[f"{source}.row_counts"]
 
 
 def test_a_relative_home_keeps_every_output_of_the_pipeline_in_it(backfilled):

@@ -36,13 +36,13 @@ def test_generate_writes_a_batch_under_the_data_home(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--patients", "0"], "--patients must be a positive number"),
-        (["--patients", "-5"], "--patients must be a positive number"),
+        (["--patients", "0"], "--patients: input should be greater than 0 (got 0)"),
+        (["--patients", "-5"], "--patients: input should be greater than 0 (got -5)"),
         (["--start", "2024-05-01", "--end", "2024-01-01"], "is before start date"),
         (["--end", "2024-02-01", "--as-of", "2024-03-01"], "not both"),
         (["--as-of", "2023-12-01"], "must be after the network's start date"),
         (["--source", "radiology__images"], "unknown sources"),
-        (["--defect-rate", "0.9"], "--defect-rate must be between 0 and 0.5"),
+        (["--defect-rate", "0.9"], "--defect-rate: input should be less than or equal to 0.5"),
     ],
 )
 def test_bad_arguments_exit_2_and_write_nothing(tmp_path, arguments, message):

@@ -1,4 +1,4 @@
-"""Pure parts of the pipeline flows: retry policy, batch choice, the runs ledger, artifacts, lock names, schedules."""
+"""Pure parts of the pipeline flows: retry policy, batch choice, the runs ledger, artifacts, schedules."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from flows.artifacts import checkpoint_rows, render_summary
 from flows.backfill import BackfillRangeError, backfill_days
 from flows.faults import TransientWarehouseError, is_transient
 from flows.kpis import Kpi
-from flows.locking import warehouse_limit_name
 from flows.pipeline import next_batch_id, parse_batch_id
 from flows.settings import Settings
 from flows.transform import (
@@ -128,7 +127,7 @@ def test_runs_ledger_records_a_failed_then_a_published_run(tmp_path):
     assert (latest.run_id, latest.status, latest.rows_loaded, latest.report_dir) == ("b", "published", 12, "r")
     assert runs.published_batches(warehouse) == {"daily-20240201"}
     assert [r.run_id for r in runs.last_runs(warehouse)] == ["b", "a"]
-    with pytest.raises(ValueError, match="published' or 'failed"):
+    with pytest.raises(ValueError, match="'interrupted' or 'published', not 'done'"):
         runs.finish_run(warehouse, run_id="b", status="done", stage=None)
 
 
@@ -154,13 +153,6 @@ def test_summary_names_stages_gates_kpis_and_links():
     assert "| Admissions | 1,234 | `marts.mart_admissions_monthly` |" in markdown
     assert "[report](file:///r/report.html)" in markdown
     assert "dbt_docs" not in markdown
-
-
-def test_lock_name_is_per_file_and_stable(tmp_path):
-    first = warehouse_limit_name(tmp_path / "a" / "warehouse.duckdb")
-    assert first == warehouse_limit_name(tmp_path / "a" / ".." / "a" / "warehouse.duckdb")
-    assert first != warehouse_limit_name(tmp_path / "b" / "warehouse.duckdb")
-    assert first.startswith("hospital-warehouse-warehouse-")
 
 
 def test_build_leaves_snapshots_and_their_tests_to_their_own_stage():

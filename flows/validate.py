@@ -66,17 +66,9 @@ def release_engines(warehouse: Path) -> int:
 
 def outcome_from_dict(data: dict):  # -> CheckpointOutcome
     """Rebuild a ``CheckpointOutcome`` from its ``to_dict()`` form."""
-    from expectations.results import CheckpointOutcome, ExpectationOutcome
+    from expectations.results import CheckpointOutcome
 
-    return CheckpointOutcome(
-        checkpoint=data["checkpoint"],
-        success=data["success"],
-        run_id=data["run_id"],
-        batch_id=data.get("batch_id"),
-        data_docs_index=Path(data["data_docs_index"]) if data.get("data_docs_index") else None,
-        outcomes=tuple(ExpectationOutcome(**o) for o in data.get("outcomes", [])),
-        seconds=data.get("seconds", 0.0),
-    )
+    return CheckpointOutcome.from_dict(data)
 
 
 @flow(name="validate")

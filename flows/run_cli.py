@@ -71,7 +71,7 @@ def _print_paths(settings: Settings, report: str | None = None) -> None:
     rows = [
         ("report", latest / "report.html"),
         ("Data Docs", paths.data_docs / "index.html"),
-        ("dbt docs", paths.dbt_docs / "index.html"),
+        ("dbt docs", paths.dbt_docs / "static_index.html"),  # opens from disk (dbt docs generate --static)
         ("warehouse", paths.warehouse),
     ]
     for name, path in rows:
@@ -277,7 +277,7 @@ def docs(home: Annotated[Path | None, typer.Option(help="Data home [HOSPITAL_HOM
     for name, path in (
         ("report", paths.latest_report / "report.html"),
         ("Data Docs", paths.data_docs / "index.html"),
-        ("dbt docs", paths.dbt_docs / "index.html"),
+        ("dbt docs", paths.dbt_docs / "static_index.html"),  # opens from disk (dbt docs generate --static)
     ):
         if path.exists():
             typer.echo(f"{name:<10} {path.resolve().as_uri()}")

@@ -7,9 +7,11 @@ reaches this stage, so the last good report stays the latest.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.exceptions import MissingContextError
 
 from flows.dbt_runner import run_dbt
 from flows.faults import RETRY_JITTER_FACTOR, TRANSIENT_RETRY_DELAYS, retry_transient
@@ -57,10 +59,16 @@ def generate_dbt_docs(project_dir: Path, warehouse: Path, docs_dir: Path, log_pa
     page = docs_dir / STATIC_PAGE
     fixed = fix_static_page(page)
     if fixed < len(_STATIC_PAGE_FIXES):
-        get_run_logger().warning(
-            "dbt docs: %d of %d known page faults found in %s", fixed, len(_STATIC_PAGE_FIXES), page
-        )
+        _logger().warning("dbt docs: %d of %d known page faults found in %s", fixed, len(_STATIC_PAGE_FIXES), page)
     return page
+
+
+def _logger():
+    """The run's logger in a flow or task run; this module's outside one (the task's function called directly)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
 
 
 def fix_static_page(page: Path) -> int:

@@ -286,7 +286,11 @@ def _bootstrap_summary(data_docs_dir: Path, results_store: Any) -> Summary:
         for key in keys:
             if not validation_page(data_docs_dir, key).is_file():
                 continue
-            entry = _entry(key, results_store.get(key))
+            try:
+                entry = _entry(key, results_store.get(key))
+            except Exception as exc:  # one unreadable result must not stop the gate; its page stays unlisted
+                logger.warning("Data Docs: stored result %s unreadable (%s); not indexed", key, type(exc).__name__)
+                continue
             validations[entry.page] = entry
         logger.info("Data Docs summary rebuilt from %d stored results (%d with a page)", len(keys), len(validations))
     return Summary(suites, validations)

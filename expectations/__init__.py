@@ -1,13 +1,17 @@
 """Great Expectations quality gates: the raw and marts checkpoints, their suites and the outcome they return."""
 
 from expectations.checkpoints import build_checkpoint, build_context, run_checkpoint
-from expectations.results import CheckpointOutcome, ExpectationOutcome, QualityGateFailed
+from expectations.datadocs import PruneReport, prune
+from expectations.results import CheckpointOutcome, ExpectationOutcome, QualityGateFailed, ValidationPage
 
 __all__ = [
     "CheckpointOutcome",
     "ExpectationOutcome",
+    "PruneReport",
     "QualityGateFailed",
+    "ValidationPage",
     "build_checkpoint",
     "build_context",
+    "prune",
     "run_checkpoint",
 ]

@@ -1,14 +1,17 @@
 """The ``raw`` and ``marts`` checkpoints: GX suites, validation definitions and a checkpoint, run in the warehouse.
 
 ``run_checkpoint`` builds an ephemeral GX context whose Data Docs site is the data home's ``data_docs`` folder,
-validates by SQL pushdown on the DuckDB file (read-only) or in Snowflake (both checkpoints), rebuilds Data Docs once
-per run whether the gate passes or fails, and returns a :class:`CheckpointOutcome` of names and counts; on failure
-it raises :class:`QualityGateFailed` after the docs are built. Result formats are fixed at checkpoint level to BASIC
-with no unexpected values, rows or index queries, so no patient value reaches Data Docs, results or logs.
+validates by SQL pushdown on the DuckDB file (read-only) or in Snowflake (both checkpoints), builds the run's Data
+Docs pages and the index once per run whether the gate passes or fails (offline, from a summary of the kept runs:
+``expectations/datadocs.py``), and returns a :class:`CheckpointOutcome` of names, counts and each suite's page; on
+failure it raises :class:`QualityGateFailed`, naming the failing pages, after the docs are built. Result formats
+are fixed at checkpoint level to BASIC with no unexpected values, rows or index queries, so no patient value reaches
+Data Docs, results or logs.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -28,11 +31,12 @@ from great_expectations.data_context.types.base import (
 )
 from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
+from expectations.datadocs import SITE_NAME, site_config, validation_page
 from expectations.dialects import DIALECTS
 from expectations.duckdb_support import DuckDBDatasource, check_versions, duckdb_connection_string
 from expectations.marts_suites import DEFAULT_MARTS_RULES, load_marts_rules, marts_suites
 from expectations.raw_suites import load_raw_rules, raw_suites, read_manifest, rules_file_for
-from expectations.results import CheckpointOutcome, ExpectationOutcome, QualityGateFailed
+from expectations.results import CheckpointOutcome, ExpectationOutcome, QualityGateFailed, ValidationPage
 from expectations.rules import DEFAULT_THRESHOLDS, SuiteSpec, load_thresholds
 from expectations.snowflake_support import (
     SNOWFLAKE_URL,
@@ -54,7 +58,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SITE_NAME = "hospital_quality_gates"
 DATASOURCE_NAME = "warehouse"
 #: Counts and percentages only: no partial unexpected lists, no unexpected rows, no unexpected index queries.
 RESULT_FORMAT: dict[str, Any] = {
@@ -75,7 +78,8 @@ class UpdateDataDocsOnceAction(UpdateDataDocsAction):
 
     GX 1.24.1's action rebuilds the site once per validation result, index included (the index reads every stored
     result): with one validation per suite that is 11 builds for the raw checkpoint and ~30 for marts, and was
-    about half of the checkpoint's time. This builds each run's validation and suite pages and the index once.
+    about half of the checkpoint's time. This builds each run's validation and suite pages and the index once
+    (the site's builders, ``expectations/datadocs.py``, render only those pages and the index from a summary).
     """
 
     type: Literal["update_data_docs_once"] = "update_data_docs_once"  # type: ignore[assignment]
@@ -92,9 +96,11 @@ class UpdateDataDocsOnceAction(UpdateDataDocsAction):
 def build_context(data_docs_dir: Path, results_dir: Path | None = None) -> AbstractDataContext:
     """An ephemeral GX context (nothing in the repository) whose Data Docs site is ``data_docs_dir``.
 
-    With ``results_dir``, validation results (SUMMARY: counts only) are kept there as JSON, so the Data Docs index
-    lists every run of both checkpoints, not only the latest one. Relative folders are taken from the working
-    directory (GX's file stores accept only absolute ones, and the default data home is ``data``).
+    The site works offline and keeps its index in a summary file (:func:`expectations.datadocs.site_config`).
+    With ``results_dir``, validation results (BASIC: counts only) are kept there as JSON, and the Data Docs index
+    lists every kept run of both checkpoints, not only the latest one (:func:`expectations.datadocs.prune`).
+    Relative folders are taken from the working directory (GX's file stores accept only absolute ones, and the
+    default data home is ``data``).
     """
     data_docs_dir = data_docs_dir.absolute()
     results_dir = None if results_dir is None else results_dir.absolute()
@@ -110,13 +116,7 @@ def build_context(data_docs_dir: Path, results_dir: Path | None = None) -> Abstr
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(results_dir)},
         }
     data_docs_dir.mkdir(parents=True, exist_ok=True)
-    config.data_docs_sites = {
-        SITE_NAME: {
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(data_docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        }
-    }
+    config.data_docs_sites = {SITE_NAME: site_config(data_docs_dir)}
     return gx.get_context(project_config=config, mode="ephemeral")
 
 
@@ -202,6 +202,7 @@ def run_checkpoint(
     checkpoint in Snowflake on connections from ``snowflake_connect`` (see :func:`add_snowflake_datasource`).
     """
     _check_arguments(checkpoint, warehouse, batch_id, warehouse_path, snowflake_connect)
+    data_docs_dir = data_docs_dir.absolute()  # the outcome's page paths are absolute, whatever the caller passed
     started = time.perf_counter()
     thresholds = load_thresholds(config or DEFAULT_THRESHOLDS, checkpoint)
     snowflake = warehouse == "snowflake"
@@ -210,8 +211,9 @@ def run_checkpoint(
         registry = registry or load_registry()
         rule_file = rules if rules is not None else rules_file_for(registry)
         suites = raw_suites(
-            registry, batch_id or "", thresholds, load_raw_rules(rule_file, registry), read_manifest(landing_dir, batch_id),
-            {table for schema, table in tables if schema == "raw"}, DIALECTS[warehouse],
+            registry, batch_id or "", thresholds, load_raw_rules(rule_file, registry),
+            read_manifest(landing_dir, batch_id), {table for schema, table in tables if schema == "raw"},
+            DIALECTS[warehouse],
         )  # fmt: skip
     else:
         mart_rules = load_marts_rules(rules or DEFAULT_MARTS_RULES)
@@ -235,11 +237,13 @@ def run_checkpoint(
         data_docs_index=_index(data_docs_dir),
         outcomes=tuple(_outcomes(result, suites)),
         seconds=time.perf_counter() - started,
+        run_time=result.run_id.run_time.astimezone(dt.UTC).isoformat(),
+        validation_pages=tuple(_pages(result, data_docs_dir)),
     )
     logger.info(
         "checkpoint %s%s: %s, %d of %d expectations failed, Data Docs %s",
         checkpoint, f" on batch {batch_id}" if batch_id else "", "passed" if outcome.success else "FAILED",
-        len(outcome.failures), outcome.evaluated, outcome.data_docs_index,
+        len(outcome.failures), outcome.evaluated, outcome.failing_page or outcome.data_docs_index,
     )  # fmt: skip
     if raise_on_failure and not outcome.success:
         raise QualityGateFailed(outcome)
@@ -322,6 +326,25 @@ def _columns(warehouse_path: Path) -> dict[tuple[str, str], dict[str, str]]:
 def _index(data_docs_dir: Path) -> Path | None:
     index = data_docs_dir / "index.html"
     return index if index.exists() else None
+
+
+def _pages(result: Any, data_docs_dir: Path) -> list[ValidationPage]:
+    """Each validation's page, as the site wrote it (a page that failed to render is left out)."""
+    pages = []
+    for identifier, validation in result.run_results.items():
+        path = validation_page(data_docs_dir, identifier)
+        if path.is_file():
+            statistics = validation.statistics or {}
+            pages.append(
+                ValidationPage(
+                    suite=validation.suite_name,
+                    success=bool(validation.success),
+                    path=path,
+                    evaluated=int(statistics.get("evaluated_expectations") or 0),
+                    failed=int(statistics.get("unsuccessful_expectations") or 0),
+                )
+            )
+    return pages
 
 
 def _outcomes(result: Any, suites: list[SuiteSpec]) -> list[ExpectationOutcome]:

@@ -6,6 +6,7 @@ Prefect artifact and to print in the HTML report.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,17 @@ class ExpectationOutcome:
 
 
 @dataclass(frozen=True)
+class ValidationPage:
+    """One suite's validation page of a checkpoint run in Data Docs, and how that validation went."""
+
+    suite: str
+    success: bool
+    path: Path
+    evaluated: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
 class CheckpointOutcome:
     """The result of one checkpoint run (``raw`` or ``marts``)."""
 
@@ -48,6 +60,10 @@ class CheckpointOutcome:
     data_docs_index: Path | None
     outcomes: tuple[ExpectationOutcome, ...] = field(default_factory=tuple)
     seconds: float = 0.0
+    #: When GX ran the checkpoint (ISO 8601, UTC); with ``run_id`` it names the run (see ``run_key``).
+    run_time: str | None = None
+    #: Each suite's validation page of this run, in suite order.
+    validation_pages: tuple[ValidationPage, ...] = field(default_factory=tuple)
 
     @property
     def failures(self) -> tuple[ExpectationOutcome, ...]:
@@ -57,22 +73,58 @@ class CheckpointOutcome:
     def evaluated(self) -> int:
         return len(self.outcomes)
 
+    @property
+    def failing_pages(self) -> tuple[ValidationPage, ...]:
+        """The validation pages of the suites that failed."""
+        return tuple(page for page in self.validation_pages if not page.success)
+
+    @property
+    def failing_page(self) -> Path | None:
+        """The first failing suite's validation page: where to look first when the gate failed."""
+        return self.failing_pages[0].path if self.failing_pages else None
+
+    @property
+    def run_key(self) -> tuple[str, str | None]:
+        """(run name, run time): what ``expectations.datadocs.prune(keep_runs=...)`` keeps."""
+        return self.run_id, self.run_time
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dictionary (paths as strings)."""
         data = asdict(self)
         data["data_docs_index"] = None if self.data_docs_index is None else str(self.data_docs_index)
         data["outcomes"] = [asdict(o) for o in self.outcomes]
+        data["validation_pages"] = [{**asdict(p), "path": str(p.path)} for p in self.validation_pages]
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckpointOutcome:
+        """The outcome ``to_dict()`` gave (missing newer fields take their defaults)."""
+        return cls(
+            checkpoint=data["checkpoint"],
+            success=data["success"],
+            run_id=data["run_id"],
+            batch_id=data.get("batch_id"),
+            data_docs_index=Path(data["data_docs_index"]) if data.get("data_docs_index") else None,
+            outcomes=tuple(ExpectationOutcome(**o) for o in data.get("outcomes", [])),
+            seconds=data.get("seconds", 0.0),
+            run_time=data.get("run_time"),
+            validation_pages=tuple(
+                ValidationPage(**{**p, "path": Path(p["path"])}) for p in data.get("validation_pages", [])
+            ),
+        )
 
 
 class QualityGateFailed(RuntimeError):  # noqa: N818 - the name the pipeline and its users know
     """A checkpoint failed: the run stops here, and nothing after the gate runs.
 
     The message names the checkpoint, and for each failed expectation its suite, expectation, column and failing
-    count, and where the Data Docs page is. It never quotes a data value.
+    count, then the failing suites' own validation pages and the Data Docs index (``file://`` URLs: they open
+    offline), and with ``http_link`` the first failing page's http address. It never quotes a data value.
     """
 
-    def __init__(self, outcome: CheckpointOutcome, max_listed: int = 10) -> None:
+    def __init__(
+        self, outcome: CheckpointOutcome, max_listed: int = 10, http_link: Callable[[Path], str | None] | None = None
+    ) -> None:
         self.outcome = outcome
         failures = outcome.failures
         lines = [
@@ -83,7 +135,23 @@ class QualityGateFailed(RuntimeError):  # noqa: N818 - the name the pipeline and
         lines += [f"  - {failure.describe()}" for failure in failures[:max_listed]]
         if len(failures) > max_listed:
             lines.append(f"  - ... and {len(failures) - max_listed} more")
+        pages = outcome.failing_pages
+        if pages:
+            lines.append("Failing validation pages:" if len(pages) > 1 else "Failing validation page:")
+            lines += [f"  - {page.suite} ({page.failed} of {page.evaluated} failed): {_url(page.path)}"
+                      for page in pages[:max_listed]]  # fmt: skip
+            if len(pages) > max_listed:
+                lines.append(f"  - ... and {len(pages) - max_listed} more, listed in the index")
         if outcome.data_docs_index is not None:
-            lines.append(f"Data Docs: {outcome.data_docs_index}")
+            lines.append(f"Data Docs index: {_url(outcome.data_docs_index)}")
+        first = pages[0].path if pages else outcome.data_docs_index
+        served = http_link(first) if http_link is not None and first is not None else None
+        if served:  # the link a browser opens from the Prefect UI or a notification (file:// links it refuses)
+            lines.append(f"Over http: {served}")
         lines.append("Fix the source data or the thresholds in expectations/ configuration, then re-run the batch.")
         super().__init__("\n".join(lines))
+
+
+def _url(path: Path) -> str:
+    """A ``file://`` URL a browser opens (spaces and all), or the path as given when it is relative."""
+    return path.as_uri() if path.is_absolute() else str(path)

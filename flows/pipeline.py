@@ -267,7 +267,8 @@ def pipeline(
                          status, progress.stage)  # fmt: skip
             raise
         runs.finish_run(warehouse, run_id=run_id, status="published", stage="publish",
-                        rows_loaded=progress.facts.get("rows_loaded"), report_dir=published["run_dir"])  # fmt: skip
+                        rows_loaded=progress.facts.get("rows_loaded"), report_dir=published["run_dir"],
+                        checkpoint_runs=[outcome_from_dict(c).run_key for c in progress.checkpoints])  # fmt: skip
         _apply_retention(settings)
     _leave_artifacts(progress, settings, "published", None, report=published["report_html"])
     result = progress.published(run_id, published)
@@ -343,7 +344,8 @@ def _stages(
 
     def gate(name: str, **extra: Any) -> dict:
         try:
-            outcome = progress.run(f"{name} checkpoint", lambda: validate(name, warehouse, data_docs, **extra),
+            outcome = progress.run(f"{name} checkpoint",
+                                   lambda: validate(name, warehouse, data_docs, docs_url=settings.docs_url, **extra),
                                    lambda r: f"{len(r['outcomes'])} expectations passed")  # fmt: skip
         except Exception as error:
             failed = getattr(error, "outcome", None)  # QualityGateFailed carries the checkpoint's outcome
@@ -429,5 +431,4 @@ def run_links(settings: Settings, checkpoints: list, report: str | None) -> dict
 
 def failing_page(outcome) -> Path | None:
     """The Data Docs page of a failed checkpoint's first failing validation (else its index)."""
-    pages = getattr(outcome, "failing_pages", None) or ()
-    return Path(pages[0]) if pages else outcome.data_docs_index
+    return outcome.failing_page or outcome.data_docs_index

@@ -7,9 +7,11 @@ reaches this stage, so the last good report stays the latest.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.exceptions import MissingContextError
 
 from flows.dbt_runner import run_dbt
 from flows.faults import RETRY_JITTER_FACTOR, TRANSIENT_RETRY_DELAYS, retry_transient
@@ -22,19 +24,63 @@ _RETRY = {
 }
 
 
+#: dbt docs' single page with the manifest and catalog inlined (``--static``): it opens from disk, no server needed.
+STATIC_PAGE = "static_index.html"
+#: Two faults of the dbt-docs page dbt 1.11 ships, each a console error on every view (from disk and over http):
+#: the tree's icons are <use xlink:href="{{ getIcon(...) }}"> in AngularJS templates, so the browser requests the
+#: uninterpolated text as a URL before Angular fills it in (``ng-attr-href`` sets the attribute only once it is
+#: interpolated; SVG 2's ``href`` draws the same icon); and its favicon link is a webpack expression never built
+#: (an empty data: icon instead, so browsers request none).
+_STATIC_PAGE_FIXES = (
+    ('<use xlink:href="{{ getIcon(', '<use ng-attr-href="{{ getIcon('),
+    (
+        '<link rel="shortcut icon" href="${require(\'./assets/favicons/favicon.ico\')}"/>',
+        '<link rel="icon" href="data:,"/>',
+    ),
+)
+
+
 @task(name="dbt-docs-generate", task_run_name="dbt-docs", **_RETRY)
 def generate_dbt_docs(project_dir: Path, warehouse: Path, docs_dir: Path, log_path: Path) -> Path:
-    """``dbt docs generate`` into ``docs_dir`` (index.html, manifest.json, catalog.json); returns index.html."""
+    """``dbt docs generate --static`` into ``docs_dir``; returns ``static_index.html``, which opens from disk.
+
+    index.html, manifest.json and catalog.json are written too (the report's data dictionary reads the manifest);
+    index.html needs an http server to load the two JSON files, the static page does not.
+    """
     docs_dir.mkdir(parents=True, exist_ok=True)
     run_dbt(
-        ["docs", "generate"],
+        ["docs", "generate", "--static"],
         project_dir=project_dir,
         warehouse=warehouse,
         target_path=docs_dir,
         log_path=log_path,
         node_tasks=False,
     )
-    return docs_dir / "index.html"
+    page = docs_dir / STATIC_PAGE
+    fixed = fix_static_page(page)
+    if fixed < len(_STATIC_PAGE_FIXES):
+        _logger().warning("dbt docs: %d of %d known page faults found in %s", fixed, len(_STATIC_PAGE_FIXES), page)
+    return page
+
+
+def _logger():
+    """The run's logger in a flow or task run; this module's outside one (the task's function called directly)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+def fix_static_page(page: Path) -> int:
+    """Repair the known faults of dbt docs' static page in place (see ``_STATIC_PAGE_FIXES``); returns how many."""
+    html = page.read_text(encoding="utf-8")
+    found = 0
+    for old, new in _STATIC_PAGE_FIXES:
+        if old in html:
+            html = html.replace(old, new)
+            found += 1
+    page.write_text(html, encoding="utf-8")
+    return found
 
 
 @task(name="publish-report", task_run_name="publish-report", **_RETRY)
@@ -53,7 +99,9 @@ def publish_report(
         run_date=run_date,
         checkpoints=[outcome_from_dict(c) for c in checkpoints],
         data_docs_url=data_docs_url,
-        dbt_docs_url="../../" + dbt_docs_dir.name + "/index.html",  # relative, as the Data Docs link
+        # Relative, as the Data Docs link (reports/latest/ is two levels below the data home, which `hospital docs
+        # --serve` mirrors); the static page opens from disk, index.html needs an http server.
+        dbt_docs_url="../../" + dbt_docs_dir.name + "/" + STATIC_PAGE,
         dbt_target_dir=dbt_docs_dir,  # its manifest.json gives the data dictionary the models' descriptions
     )
     return {
@@ -85,7 +133,7 @@ def publish_reports(
     published = publish_report(
         Path(warehouse_path), Path(reports_dir), run_id, run_date, checkpoints, data_docs_url, Path(dbt_docs_dir)
     )
-    published["dbt_docs_index"] = str(index)
+    published["dbt_docs_index"] = str(index)  # static_index.html (the key's name is the pipeline's)
     logger.info(
         "report published: %s (%d files, %d small cells suppressed)",
         published["report_html"],

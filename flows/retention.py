@@ -5,8 +5,8 @@ Every pipeline run ends by pruning, while it still holds the warehouse's lock (s
 - report runs (``reports/runs/<run date>_<run id>/``) published more than the retention ago, and the dated links
   (``reports/<run date>``) that pointed at them; ``latest`` and the run it points to are never removed;
 - Great Expectations' stored results and their Data Docs validation pages older than the retention, except the
-  validations the latest report links to; the Data Docs index is rebuilt from what is kept
-  (``expectations.datadocs``);
+  validations of the run behind the latest report (``ledger.pipeline_runs.checkpoint_runs``); the Data Docs index is
+  rebuilt from what is kept (``expectations.datadocs.prune``);
 - dbt's files that no run rewrote within the retention (compiled SQL of models since removed) and its rotated
   log files;
 - leftovers of runs that died: report staging folders and half-generated landing batches (``.<batch>.partial-*``).
@@ -23,6 +23,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from expectations.datadocs import prune
 from flows.settings import Settings
 
 
@@ -128,18 +129,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def latest_report_runs(reports_dir: Path) -> set[str]:
-    """The GX run names the latest report's checkpoints came from (kept whatever their age)."""
-    import json
+def latest_report_runs(warehouse: Path) -> list[tuple[str, str | None]]:
+    """The (run name, run time) of the GX runs behind the latest published report: its Data Docs pages are kept."""
+    from flows import runs
 
-    manifest = reports_dir / "latest" / "manifest.json"
-    if not manifest.is_file():
-        return set()
-    try:
-        checkpoints = json.loads(manifest.read_text(encoding="utf-8")).get("checkpoints", [])
-    except ValueError:
-        return set()
-    return {c["run_id"] for c in checkpoints if c.get("run_id")}
+    published = runs.last_published(warehouse)
+    return published.checkpoint_keys() if published is not None else []
 
 
 def apply_retention(settings: Settings, now: dt.datetime | None = None) -> Pruned:
@@ -151,17 +146,10 @@ def apply_retention(settings: Settings, now: dt.datetime | None = None) -> Prune
     prune_reports(paths.reports, cutoff, pruned)
     prune_dbt(paths.dbt_target.parent, cutoff, pruned)
     prune_landing_leftovers(paths.landing, pruned)
-    prune_quality_history(paths.data_docs, paths.root / "gx_results", cutoff, latest_report_runs(paths.reports),
-                          pruned)  # fmt: skip
+    gx = prune(paths.data_docs, paths.root / "gx_results", keep_days=settings.retention_days, now=now,
+               keep_runs=latest_report_runs(paths.warehouse))  # fmt: skip
+    for kind, count in (("GX results", gx.removed_results), ("Data Docs pages", gx.removed_pages)):
+        if count:
+            pruned.counts[kind] = count
+    pruned.freed_bytes += gx.freed_bytes
     return pruned
-
-
-def prune_quality_history(
-    data_docs: Path, results: Path, cutoff: dt.datetime, keep_runs: set[str], pruned: Pruned
-) -> None:
-    """GX results and Data Docs pages before ``cutoff`` (but the ``keep_runs``), then the index rebuilt."""
-    from expectations.datadocs import prune_history
-
-    removed = prune_history(data_docs, results, cutoff=cutoff, keep_run_names=keep_runs)
-    for kind, count in removed.items():
-        pruned.counts[kind] = pruned.counts.get(kind, 0) + count

@@ -96,7 +96,7 @@ def _print_paths(settings: Settings, report: str | None = None) -> None:
     rows = [
         ("report", latest / "report.html"),
         ("Data Docs", paths.data_docs / "index.html"),
-        ("dbt docs", paths.dbt_docs / "index.html"),
+        ("dbt docs", paths.dbt_docs / "static_index.html"),  # opens from disk (dbt docs generate --static)
         ("warehouse", paths.warehouse),
     ]
     for name, path in rows:
@@ -427,7 +427,7 @@ def docs(
     for name, path in (
         ("report", paths.latest_report / "report.html"),
         ("Data Docs", paths.data_docs / "index.html"),
-        ("dbt docs", dbt_static if dbt_static.exists() else paths.dbt_docs / "index.html"),
+        ("dbt docs", dbt_static),  # opens from disk (dbt docs generate --static)
     ):
         if path.exists():
             typer.echo(f"{name:<10} {path.absolute().as_uri()}")

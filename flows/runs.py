@@ -10,6 +10,7 @@ closed at once, so dbt and the quality gates can open the file between two calls
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +29,11 @@ create table if not exists {TABLE} (
     rows_loaded bigint,
     report_dir varchar,
     started_at timestamptz not null,
-    finished_at timestamptz
+    finished_at timestamptz,
+    checkpoint_runs varchar
 )"""
+# Added after the first release: the (run name, run time) of the GX runs a published run's report was validated by.
+_MIGRATIONS = (f"alter table {TABLE} add column if not exists checkpoint_runs varchar",)
 #: How a run can end.
 ENDINGS = frozenset({"published", "failed", "interrupted"})
 #: The message of a run whose process died without closing its row.
@@ -38,7 +42,8 @@ DIED_MESSAGE = (
     "published by it. A later run resumes the batch: every stage is safe to repeat"
 )
 _COLUMNS = (
-    "run_id, batch_id, run_date, flow_run_id, status, stage, message, rows_loaded, report_dir, started_at, finished_at"
+    "run_id, batch_id, run_date, flow_run_id, status, stage, message, rows_loaded, report_dir, started_at, finished_at,"
+    " checkpoint_runs"
 )
 
 
@@ -57,6 +62,12 @@ class PipelineRun:
     report_dir: str | None
     started_at: dt.datetime
     finished_at: dt.datetime | None
+    #: JSON list of [run name, run time] of the checkpoints a published run passed (their Data Docs are kept).
+    checkpoint_runs: str | None = None
+
+    def checkpoint_keys(self) -> list[tuple[str, str | None]]:
+        """The (run name, run time) of the checkpoints this run passed; empty for other runs."""
+        return [(name, time) for name, time in json.loads(self.checkpoint_runs)] if self.checkpoint_runs else []
 
 
 def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
@@ -65,6 +76,8 @@ def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
     connection.execute("set TimeZone = 'UTC'")
     connection.execute("create schema if not exists ledger")
     connection.execute(_DDL)
+    for migration in _MIGRATIONS:
+        connection.execute(migration)
     return connection
 
 
@@ -72,7 +85,7 @@ def start_run(warehouse: Path, *, run_id: str, batch_id: str, run_date: dt.date,
     """Record that a run of ``batch_id`` started (status ``running``)."""
     with _connect(warehouse) as connection:
         connection.execute(
-            f"insert into {TABLE} ({_COLUMNS}) values (?, ?, ?, ?, 'running', null, null, null, null, ?, null)",  # noqa: S608
+            f"insert into {TABLE} ({_COLUMNS}) values (?, ?, ?, ?, 'running', null, null, null, null, ?, null, null)",  # noqa: S608
             [run_id, batch_id, run_date, flow_run_id, dt.datetime.now(dt.UTC)],
         )
 
@@ -86,6 +99,7 @@ def finish_run(
     message: str | None = None,
     rows_loaded: int | None = None,
     report_dir: str | None = None,
+    checkpoint_runs: list[tuple[str, str | None]] | None = None,
 ) -> None:
     """Close a run: ``published``, ``failed`` or ``interrupted`` at ``stage`` with ``message``."""
     if status not in ENDINGS:
@@ -93,8 +107,17 @@ def finish_run(
     with _connect(warehouse) as connection:
         connection.execute(
             f"update {TABLE} set status = ?, stage = ?, message = ?, rows_loaded = coalesce(?, rows_loaded), "  # noqa: S608
-            "report_dir = ?, finished_at = ? where run_id = ?",
-            [status, stage, message, rows_loaded, report_dir, dt.datetime.now(dt.UTC), run_id],
+            "report_dir = ?, finished_at = ?, checkpoint_runs = ? where run_id = ?",
+            [
+                status,
+                stage,
+                message,
+                rows_loaded,
+                report_dir,
+                dt.datetime.now(dt.UTC),
+                json.dumps(checkpoint_runs) if checkpoint_runs else None,
+                run_id,
+            ],
         )
 
 
@@ -121,8 +144,13 @@ def _read(warehouse: Path, where: str, params: list, limit: int) -> list[Pipelin
         if not exists:
             return []
         connection.execute("set TimeZone = 'UTC'")
+        present = {row[0] for row in connection.execute(
+            "select column_name from duckdb_columns() where schema_name = 'ledger' and table_name = 'pipeline_runs'"
+        ).fetchall()}  # fmt: skip
+        # A ledger written before a column was added reads that column as null (read-only: no migration here).
+        columns = ", ".join(c if c in present else f"null as {c}" for c in _COLUMNS.replace(" ", "").split(","))
         rows = connection.execute(
-            f"select {_COLUMNS} from {TABLE} {where} order by started_at desc, run_id desc limit {int(limit)}",  # noqa: S608
+            f"select {columns} from {TABLE} {where} order by started_at desc, run_id desc limit {int(limit)}",  # noqa: S608
             params,
         ).fetchall()
     return [PipelineRun(*row) for row in rows]

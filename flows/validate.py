@@ -67,17 +67,9 @@ def release_engines(warehouse: Path) -> int:
 
 def outcome_from_dict(data: dict):  # -> CheckpointOutcome
     """Rebuild a ``CheckpointOutcome`` from its ``to_dict()`` form."""
-    from expectations.results import CheckpointOutcome, ExpectationOutcome
+    from expectations.results import CheckpointOutcome
 
-    return CheckpointOutcome(
-        checkpoint=data["checkpoint"],
-        success=data["success"],
-        run_id=data["run_id"],
-        batch_id=data.get("batch_id"),
-        data_docs_index=Path(data["data_docs_index"]) if data.get("data_docs_index") else None,
-        outcomes=tuple(ExpectationOutcome(**o) for o in data.get("outcomes", [])),
-        seconds=data.get("seconds", 0.0),
-    )
+    return CheckpointOutcome.from_dict(data)
 
 
 @flow(name="validate", flow_run_name="gate-{checkpoint}")
@@ -87,9 +79,16 @@ def validate(
     data_docs_dir: str,
     batch_id: str | None = None,
     landing_dir: str | None = None,
+    docs_url: str | None = None,
 ) -> dict:
-    """Run the ``checkpoint`` gate; raise ``QualityGateFailed`` (the run stops) when an expectation failed."""
+    """Run the ``checkpoint`` gate; raise ``QualityGateFailed`` (the run stops) when an expectation failed.
+
+    ``docs_url`` (``HOSPITAL_DOCS_URL``) adds the failing page's http address to the failure message, for the
+    Prefect UI and notifications; the Data Docs folder must be the data home's ``data_docs``.
+    """
     from expectations.results import QualityGateFailed
+    from flows.docs_server import docs_link
+    from flows.settings import DataHome
 
     logger = get_run_logger()
     data = run_checkpoint_task(
@@ -101,7 +100,9 @@ def validate(
         # One line here: the whole message travels with the exception (the run's state, the CLI prints it once).
         logger.error("checkpoint %s failed: %d of %d expectations failed", outcome.checkpoint,
                      len(outcome.failures), outcome.evaluated)  # fmt: skip
-        raise QualityGateFailed(outcome)
+        home = DataHome(Path(data_docs_dir).parent)
+        link = (lambda path: docs_link(docs_url, home, path)) if docs_url else None
+        raise QualityGateFailed(outcome, http_link=link)
     logger.info(
         "checkpoint %s passed: %d expectations in %.1f s", outcome.checkpoint, outcome.evaluated, outcome.seconds
     )

@@ -130,7 +130,28 @@ def test_quality_gate_failed_names_checkpoint_suite_expectation_column_count_and
     assert "checkpoint 'raw'" in message
     assert f"suite {first.suite}, {first.expectation}" in message
     assert f"column {first.column}" in message and f"{first.unexpected_count:,} failing rows" in message
-    assert f"Data Docs: {defective_checked.docs / 'index.html'}" in message
+    assert f"Data Docs index: {(defective_checked.docs / 'index.html').as_uri()}" in message
+
+
+def test_quality_gate_failed_names_each_failing_validation_page(defective_checked):
+    # The message leads to the failing suite's own page (one per suite), not only to the index.
+    outcome = defective_checked.outcome
+    failed_suites = {failure.suite for failure in outcome.failures}
+    pages = {page.suite: page for page in outcome.validation_pages}
+    assert set(pages) == {f"raw.{name}" for name in load_registry().sources}
+    assert {suite for suite, page in pages.items() if not page.success} == failed_suites
+    first = outcome.failing_page
+    assert first is not None and first == pages[outcome.failures[0].suite].path and first.is_file()
+    assert first.parts[-5:-3] == tuple(outcome.failures[0].suite.split("."))  # validations/raw/<source>/...
+    message = str(defective_checked.error)
+    for suite in failed_suites:
+        page = pages[suite]
+        assert f"{suite} ({page.failed} of {page.evaluated} failed): {page.path.as_uri()}" in message
+    # The page holds the suite's counts: what the message promises is there.
+    counts = re.search(
+        r"Unsuccessful Expectations</div></td><td[^>]*><div[^>]*>(\d+)<", first.read_text(encoding="utf-8")
+    )
+    assert counts is not None and int(counts[1]) == pages[outcome.failures[0].suite].failed > 0
 
 
 def _patient_values(landing: Path) -> set[str]:

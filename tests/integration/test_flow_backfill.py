@@ -103,7 +103,7 @@ def test_backfill_fails_the_defective_day_at_the_raw_gate_with_the_gates_message
     assert (failed.status, failed.stage) == ("failed", "raw checkpoint")
     assert failed.message == str(backfilled.error)
     assert failed.message.startswith(f"Quality gate failed: checkpoint 'raw' on batch {DEFECTIVE}")
-    named = [line for line in failed.message.splitlines() if line.startswith("  - ")]
+    named = [line for line in failed.message.splitlines() if line.startswith("  - suite ")]
     assert named and len(backfilled.error.outcome.failures) >= len(named)
 
 
@@ -120,7 +120,7 @@ def test_the_pipelines_raw_gate_checks_every_registry_rule_and_the_manifest_of_e
     sources = {entry["source"] for entry in manifest["files"]}
     assert len(sources) == len(registry.sources)
     for source in sources:
-        expected = {rule.rule_id for rule in registry_rules(registry[source], thresholds)} | {f"{source}.row_counts"}
+        expected = {rule.id for rule in registry_rules(registry[source], thresholds)} | {f"{source}.row_counts"}
         assert expected <= set(notes), (source, sorted(expected - set(notes)))
         assert MANIFEST_NOTE in notes[f"{source}.row_counts"], notes[f"{source}.row_counts"]
 

@@ -288,19 +288,41 @@ def docs(home: Annotated[Path | None, typer.Option(help="Data home [HOSPITAL_HOM
 def serve(
     timezone: Annotated[str | None, typer.Option(help="The hospitals' time zone for the schedules")] = None,
 ) -> None:
-    """Serve the deployments of deployments/prefect.yaml, schedules included, from this process (Ctrl-C stops)."""
+    """Serve the deployments of deployments/prefect.yaml, schedules included, from this process (Ctrl-C stops).
+
+    They are registered under their own names (`daily-incremental-served`, ...), so the work pool deployments of
+    `prefect deploy` on the same server are never replaced or paused; stopping pauses only the served ones.
+    Exit code 2 for a bad --timezone (nothing touched), 1 when a served name belongs to a work pool.
+    """
+    from deployments.serve import ServeConflictError, TimezoneError, check_timezone
+
+    if timezone is not None:
+        try:
+            check_timezone(timezone)
+        except TimezoneError as error:
+            typer.secho(f"error: --timezone {error}; nothing was served", err=True, fg=typer.colors.RED)
+            raise typer.Exit(EXIT_USAGE) from None
     prepare_prefect_environment()
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL
 
-    from deployments.serve import runner_deployments
+    from deployments.serve import runner_deployments, server_notes
 
+    served = runner_deployments(timezone=timezone)
     persistent = bool(PREFECT_API_URL.value())
-    if not persistent:
+    if persistent:
+        try:
+            notes = server_notes(served)
+        except ServeConflictError as error:
+            typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(EXIT_FAILED) from None
+        for note in notes:
+            typer.echo(f"note: {note}")
+    else:
         typer.echo(
             "PREFECT_API_URL is not set: serving against a temporary local Prefect server; its runs and UI end with "
             "this process. For a lasting UI run `prefect server start` and set PREFECT_API_URL."
         )
     # Pausing the schedules at shutdown matters on a lasting server (no one would run them); a temporary server
-    # stops first and the pause would only print connection errors.
-    prefect_serve(*runner_deployments(timezone=timezone), pause_on_shutdown=persistent)
+    # stops first and the pause would only print connection errors. Only the served deployments are paused.
+    prefect_serve(*served, pause_on_shutdown=persistent)

@@ -418,6 +418,31 @@ def test_serve_with_a_bad_timezone_exits_2_with_one_line_and_touches_nothing(pla
     assert {k: _definition(v) for k, v in after.items()} == {k: _definition(v) for k, v in before.items()}
 
 
+def test_serve_refuses_a_served_name_that_belongs_to_a_work_pool(platform, scheduled):
+    with platform.client() as client:
+        flow = client.read_flow_by_name("hospital-backfill")
+        squatter = client.create_deployment(
+            flow_id=flow.id,
+            name="manual-backfill-served",
+            work_pool_name="hospital-process",
+            entrypoint="flows/backfill.py:backfill",
+        )
+    try:
+        before = _deployments(platform)
+        done = platform.command(str(BIN / "hospital"), "serve", check=False)
+        after = _deployments(platform)
+    finally:
+        with platform.client() as client:
+            client.delete_deployment(squatter)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: deployment hospital-backfill/manual-backfill-served exists on the server and belongs to work pool "
+        "'hospital-process': serving would take it over. Delete it (`prefect deployment delete "
+        "hospital-backfill/manual-backfill-served`) or run a worker for it instead of serve"
+    ]
+    assert {k: _definition(v) for k, v in after.items()} == {k: _definition(v) for k, v in before.items()}
+
+
 def _zone_far_from_two_and_four(now: dt.datetime) -> str:
     """A fixed-offset zone whose local time is about noon now, so no served schedule comes due while serving."""
     offset = (12 - now.hour + 12) % 24 - 12

@@ -1,10 +1,16 @@
 """The deployments of ``deployments/prefect.yaml`` as runner deployments, for ``hospital serve`` (one process,
-schedules included, no work pool or worker). prefect.yaml stays the one definition of names, schedules and
-parameters; this module only reads it.
+schedules included, no work pool or worker). prefect.yaml stays the one definition of schedules and parameters;
+this module only reads it.
+
+Served deployments carry their own names (``daily-incremental-served``, ...): a deployment is identified by flow
+and name, so serving under the pool deployments' names would replace their entrypoint, pull steps and job
+variables (the next worker run then fails), and stopping ``serve`` would pause them. With their own names the two
+ways of running coexist on one server: ``serve`` registers and, when it stops, pauses only its own.
 """
 
 from __future__ import annotations
 
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +18,36 @@ import yaml
 
 PREFECT_YAML = Path(__file__).resolve().parent / "prefect.yaml"
 REPOSITORY = PREFECT_YAML.parents[1]
+#: Appended to a prefect.yaml deployment's name for its served twin.
+SERVED_SUFFIX = "-served"
+#: Tag of every served deployment (filter on it in the UI).
+SERVED_TAG = "served"
 
 
 class DeploymentFileError(ValueError):
     """deployments/prefect.yaml is missing a field this module needs; the message names the deployment."""
+
+
+class TimezoneError(ValueError):
+    """A time zone name that neither the flows nor Prefect's schedules accept."""
+
+
+class ServeConflictError(RuntimeError):
+    """Serving would take over a deployment that belongs to a work pool; the message names it."""
+
+
+def check_timezone(name: str) -> str:
+    """``name`` when it is an IANA time zone that the flows (zoneinfo) and Prefect's cron schedules accept."""
+    from prefect.client.schemas.schedules import is_valid_timezone
+
+    try:
+        zoneinfo.ZoneInfo(name)
+        known = is_valid_timezone(name)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        known = False
+    if not known:
+        raise TimezoneError(f"{name!r} is not an IANA time zone (for example America/Chicago, Europe/Berlin)")
+    return name
 
 
 def read_deployments(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
@@ -29,8 +61,14 @@ def read_deployments(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
     return deployments
 
 
+def served_name(name: str) -> str:
+    """The served twin's name of the prefect.yaml deployment ``name``."""
+    return f"{name}{SERVED_SUFFIX}"
+
+
 def runner_deployments(path: Path = PREFECT_YAML, *, timezone: str | None = None) -> list[Any]:
-    """One ``RunnerDeployment`` per deployment of ``path``; ``timezone`` overrides the schedules' and flows' zone."""
+    """One ``RunnerDeployment`` per deployment of ``path``, named ``<name>-served`` and tagged ``served``;
+    ``timezone`` overrides the schedules' and flows' zone."""
     from prefect.schedules import Cron
 
     result = []
@@ -45,15 +83,52 @@ def runner_deployments(path: Path = PREFECT_YAML, *, timezone: str | None = None
         ]
         result.append(
             flow.to_deployment(
-                name=spec["name"],
+                name=served_name(spec["name"]),
                 description=spec.get("description"),
-                tags=spec.get("tags"),
+                tags=[*(spec.get("tags") or []), SERVED_TAG],
                 parameters=parameters,
                 schedules=schedules,
                 concurrency_limit=spec.get("concurrency_limit"),
             )
         )
     return result
+
+
+def server_notes(served: list[Any], path: Path = PREFECT_YAML) -> list[str]:
+    """Check the server before serving: raise ``ServeConflictError`` when a served name is already a work pool's
+    deployment; return one note per prefect.yaml deployment that stays scheduled on a work pool alongside."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    def existing(client: Any, full_name: str) -> Any:
+        try:
+            return client.read_deployment_by_name(full_name)
+        except ObjectNotFound:
+            return None
+
+    notes = []
+    flows = {d.name.removesuffix(SERVED_SUFFIX): d.flow_name for d in served}
+    with get_client(sync_client=True) as client:
+        for deployment in served:
+            full_name = f"{deployment.flow_name}/{deployment.name}"
+            twin = existing(client, full_name)
+            if twin is not None and twin.work_pool_name:
+                raise ServeConflictError(
+                    f"deployment {full_name} exists on the server and belongs to work pool "
+                    f"{twin.work_pool_name!r}: serving would take it over. Delete it (`prefect deployment delete "
+                    f"{full_name}`) or run a worker for it instead of serve"
+                )
+        for spec in read_deployments(path):
+            full_name = f"{flows[spec['name']]}/{spec['name']}"
+            pool = existing(client, full_name)
+            if pool is None or not pool.work_pool_name or pool.paused:
+                continue
+            if any(schedule.active for schedule in pool.schedules or []):
+                notes.append(
+                    f"{full_name} (work pool {pool.work_pool_name}) stays scheduled too: both schedules fire, and "
+                    "runs on one warehouse wait for each other (docs/pipeline.md, Operations)"
+                )
+    return notes
 
 
 def _import_flow(entrypoint: str) -> Any:

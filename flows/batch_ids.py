@@ -18,6 +18,12 @@ class PipelineConfigError(ValueError):
     """The run cannot start with these parameters; the message says what to change."""
 
 
+class PipelineStageError(RuntimeError):
+    """A stage failed with an error that is not the platform's own: raised in its place, from it, with a message
+    that names the error's type, the stage and what to do, so the run's state (the UI, notifications, Prefect
+    Cloud) never carries a library's message, which could quote a value from the data."""
+
+
 def _day(text: str) -> dt.date:
     return dt.datetime.strptime(text, "%Y%m%d").date()
 

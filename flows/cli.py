@@ -122,3 +122,7 @@ app.command("backfill")(run_cli.backfill)
 app.command("status")(run_cli.status)
 app.command("docs")(run_cli.docs)
 app.command("serve")(run_cli.serve)
+
+from flows.automations_cli import app as automations_app  # noqa: E402  (registered after app is defined)
+
+app.add_typer(automations_app, name="automations")

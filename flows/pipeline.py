@@ -24,6 +24,7 @@ from flows import runs
 from flows.artifacts import publish_links, publish_summary, render_summary
 from flows.batch_ids import (
     PipelineConfigError,
+    PipelineStageError,
     check_batch_id,
     next_batch_id,
     parse_batch_id,
@@ -55,7 +56,7 @@ def _own_types() -> tuple[type[BaseException], ...]:
     from flows.warehouse.errors import LoadError
 
     own: list[type[BaseException]] = [LoadError, DbtStageError, WarehouseLockTimeout, PipelineConfigError,
-                                      BatchMismatchError, DbtVarsError]  # fmt: skip
+                                      PipelineStageError, BatchMismatchError, DbtVarsError]  # fmt: skip
     try:  # the gate and report packages are imported lazily: a broken install must not hide the real error
         from expectations.results import QualityGateFailed
         from reports import PublishError
@@ -103,7 +104,8 @@ def safe_message(error: BaseException, *, stage: str | None = None, home: Path |
         )
     if isinstance(error, _own_types()):
         return str(error)
-    return f"{type(error).__name__} (details in the flow run's logs)"
+    during = f" during stage {stage}" if stage else ""
+    return f"{type(error).__name__}{during} (details in the flow run's logs)"
 
 
 #: From a published report (``reports/latest/report.html``) to the data home.
@@ -265,7 +267,9 @@ def pipeline(
                 _apply_retention(settings)
             logger.error("batch %s %s at stage %s; the last published report stays the latest", batch_id,
                          status, progress.stage)  # fmt: skip
-            raise
+            if interrupted or isinstance(error, _own_types()):
+                raise
+            raise PipelineStageError(message) from error
         runs.finish_run(warehouse, run_id=run_id, status="published", stage="publish",
                         rows_loaded=progress.facts.get("rows_loaded"), report_dir=published["run_dir"],
                         checkpoint_runs=[outcome_from_dict(c).run_key for c in progress.checkpoints])  # fmt: skip

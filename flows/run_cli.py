@@ -181,6 +181,7 @@ def run(
     """
     settings = settings_or_exit(home, patients=patients, seed=seed, defect_rate=defect_rate)
     batch_id = checked_batch(batch, settings)
+    check_prefect_home()  # before Prefect is imported: importing it creates PREFECT_HOME
     from flows.pipeline import pipeline
 
     state = _run_flow(pipeline, verbose, dbt_node_tasks, batch_id=batch_id, home=str(settings.home),
@@ -196,9 +197,8 @@ def run(
 
 
 def _run_flow(flow: Any, verbose: bool, dbt_node_tasks: bool | None, **parameters: Any) -> Any:
-    """Run a flow from the command line (arguments already checked) and return its final state: against
-    PREFECT_API_URL or a temporary server of this command's own, Ctrl-C and SIGTERM stopping it cleanly."""
-    check_prefect_home()
+    """Run a flow from the command line (arguments, and PREFECT_HOME, already checked) and return its final state:
+    against PREFECT_API_URL or a temporary server of this command's own, Ctrl-C and SIGTERM stopping it cleanly."""
     prepare_prefect_environment()
     node_tasks = _node_tasks(dbt_node_tasks)  # before a temporary server sets PREFECT_API_URL
     quiet_console(verbose)
@@ -303,6 +303,7 @@ def backfill(
             f"--start {start:%Y-%m-%d} is inside the initial history (it ends {settings.end_date}, "
             "HOSPITAL_END_DATE); daily batches start the day after it"
         )
+    check_prefect_home()
     from flows.backfill import backfill as backfill_flow
 
     state = _run_flow(backfill_flow, verbose, dbt_node_tasks, start=start.date(), end=end.date(),
@@ -448,20 +449,42 @@ def docs(
 def serve(
     timezone: Annotated[str | None, typer.Option(help="The hospitals' time zone for the schedules")] = None,
 ) -> None:
-    """Serve the deployments of deployments/prefect.yaml, schedules included, from this process (Ctrl-C stops)."""
-    settings_or_exit(timezone=timezone)  # an unknown time zone stops here, before any deployment is touched
+    """Serve the deployments of deployments/prefect.yaml, schedules included, from this process (Ctrl-C stops).
+
+    They are registered under their own names (`daily-incremental-served`, ...), so the work pool deployments of
+    `prefect deploy` on the same server are never replaced or paused; stopping pauses only the served ones.
+    Exit code 2 for a bad --timezone (nothing touched), 1 when a served name belongs to a work pool.
+    """
+    settings_or_exit(timezone=timezone)  # an unknown time zone stops here, before Prefect or a deployment is touched
+    from deployments.serve import ServeConflictError, TimezoneError, check_timezone
+
+    if timezone is not None:  # a zone zoneinfo knows that Prefect's cron schedules would still refuse
+        try:
+            check_timezone(timezone)
+        except TimezoneError as error:
+            fail(f"--timezone {error}; nothing was served")
     prepare_prefect_environment()
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL
 
-    from deployments.serve import runner_deployments
+    from deployments.serve import runner_deployments, server_notes
 
+    served = runner_deployments(timezone=timezone)
     persistent = bool(PREFECT_API_URL.value())
-    if not persistent:
+    if persistent:
+        try:
+            notes = server_notes(served)
+        except ServeConflictError as error:
+            typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(EXIT_FAILED) from None
+        for note in notes:
+            typer.echo(f"note: {note}")
+    else:
         typer.echo(
             "PREFECT_API_URL is not set: serving against a temporary local Prefect server; its runs and UI end with "
             "this process. For a lasting UI run `prefect server start` and set PREFECT_API_URL."
         )
     # Pausing the schedules at shutdown matters on a lasting server (no one would run them); a temporary server
-    # stops first and the pause would only print connection errors.
-    prefect_serve(*runner_deployments(timezone=timezone), pause_on_shutdown=persistent)
+    # stops first and the pause would only print connection errors. Only the served deployments are paused.
+    with prefect_api():  # without PREFECT_API_URL, a temporary server of this command's own (it dies with it)
+        prefect_serve(*served, pause_on_shutdown=persistent)

@@ -248,11 +248,11 @@ def test_serve_builds_the_same_deployments_with_their_schedules():
     from deployments.serve import runner_deployments
 
     served = {d.name: d for d in runner_deployments(timezone="Europe/Berlin")}
-    assert set(served) == {"daily-incremental", "weekly-full-refresh", "manual-backfill"}
-    daily = served["daily-incremental"]
+    assert set(served) == {"daily-incremental-served", "weekly-full-refresh-served", "manual-backfill-served"}
+    daily = served["daily-incremental-served"]
     assert [(s.schedule.cron, s.schedule.timezone) for s in daily.schedules] == [("0 2 * * *", "Europe/Berlin")]
     assert daily.parameters["timezone"] == "Europe/Berlin"
-    assert served["manual-backfill"].schedules in (None, [])
+    assert served["manual-backfill-served"].schedules in (None, [])
 
 
 def test_no_flows_module_shadows_an_installed_package():

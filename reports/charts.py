@@ -541,8 +541,9 @@ def plot_length_of_stay_by_diagnosis_chapter(df: pd.DataFrame, *, grain: GrainNo
                                              run_id: str) -> Figure:  # fmt: skip
     """Average (and median) length of stay per ICD-10-CM chapter (mart_length_of_stay_by_diagnosis_chapter)."""
     numbers = pd.to_numeric(df["diagnosis_chapter_number"], errors="coerce")
-    prefix = numbers.map(lambda n: "" if pd.isna(n) else f"{int(n)} ")
-    labels = prefix + df["diagnosis_chapter_title"].astype(str)
+    prefix = [("" if pd.isna(n) else f"{int(n)} ") for n in numbers]
+    labels = pd.Series([p + str(t) for p, t in zip(prefix, df["diagnosis_chapter_title"], strict=True)],
+                       index=df.index, dtype=object)  # fmt: skip
     return _length_of_stay(df, labels, "Length of stay by diagnosis chapter",
                            "ICD-10-CM chapter of the principal diagnosis", grain, period, run_id)  # fmt: skip
 

@@ -332,7 +332,7 @@ def test_the_page_is_self_contained_and_shows_run_period_tiles_and_checkpoints(f
     html = result.report_html.read_text(encoding="utf-8")
     assert html.count('src="data:image/png;base64,') == 13
     assert "run-1" in html and "2024-01-01 to 2024-06-30" in html
-    assert html.count('href="charts/') == 3 * 13 and "by month × hospital" in html
+    assert html.count('href="charts/') == 3 * 13 and "Grain: month × hospital." in html
     for kpi in ("admissions", "alos", "readmission_rate", "occupancy", "no_show_rate", "denial_rate", "revenue"):
         assert f'data-kpi="{kpi}"' in html
     assert html.count('class="pass"') == 2 and "../data_docs/index.html" in html

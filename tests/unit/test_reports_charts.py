@@ -268,3 +268,13 @@ def test_grain_note_flags_every_cell_hidden_as_nothing_publishable() -> None:
     grain = CHARTS["readmission_rate"].grains[0]
     note = GrainNote(grain, 0, 5, "index stays", cells=3, hidden_cells=3, hidden_share=1.0, limit=0.05)
     assert note.nothing_publishable and not note.within_limit
+
+
+def test_every_chart_of_empty_marts_says_there_is_no_data() -> None:
+    marts = {name: frame.iloc[0:0] for name, frame in sample_marts(np.random.default_rng(1)).items()}
+    publication = publish_marts(marts)
+    assert set(publication.views) == set(CHARTS)
+    for name, view in publication.views.items():
+        figure = CHARTS[name].plot(view.frame, grain=view.note, period=PERIOD, run_id=RUN_ID)
+        texts = [text.get_text() for text in figure.findobj(lambda a: a.get_gid() == NOTHING_GID)]
+        assert texts == ["No data in this period"], name

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,8 @@ RESTRICTED_ZIP3 = frozenset(
     "036 059 063 102 203 556 692 790 821 823 830 831 878 879 884 890 893".split()  # noqa: SIM905 - readable list
 )
 AGE_BANDS = ("0-17", "18-44", "45-64", "65-74", "75-84", "85-89", "90+", "unknown")
+#: Wider bands a chart may merge those into (each 90+ stays inside a band of 85 or more: still Safe Harbor).
+MERGED_AGE_BANDS = ("0-44", "65-84", "85+", "0-64", "65+")
 #: Column listing, per published row, which cells were suppressed (null when none).
 SUPPRESSED_COLUMN = "suppressed_columns"
 #: Column names that would carry a direct identifier (or a key derived from one): never published.
@@ -74,22 +76,31 @@ def _group_ids(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     return frame.groupby(list(columns), dropna=False, sort=False).ngroup().to_numpy()
 
 
-def complement(values: pd.Series, suppressed: np.ndarray, groups: Iterable[np.ndarray]) -> np.ndarray:
+def complement(values: pd.Series | np.ndarray, suppressed: np.ndarray, groups: Iterable[np.ndarray]) -> np.ndarray:
     """Extend a suppression mask until no group of any grouping holds exactly one suppressed cell.
 
-    The complement chosen in a group is its smallest non-zero unsuppressed cell (least information lost), else a
-    zero cell (a reader who knows the total still cannot split it between two hidden cells). Only a group of a
-    single cell keeps a lone suppressed cell: its total is the cell itself, hidden the same way.
+    Each grouping is an array of group ids, one per cell (-1: the cell is not in any group of that grouping). The
+    complement chosen in a group is its smallest non-zero unsuppressed cell (least information lost), else a zero
+    cell (a reader who knows the total still cannot split it between two hidden cells). Only a group of a single
+    cell keeps a lone suppressed cell: its total is the cell itself, hidden the same way.
     """
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    numbers = pd.to_numeric(pd.Series(np.asarray(values)), errors="coerce").to_numpy(dtype=float)
     mask = suppressed.copy()
-    groupings = list(groups)
+    groupings = []
+    for group_ids in groups:
+        ids = np.asarray(group_ids, dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        groupings.append((ids, order, ids[order]))
     changed = True
     while changed:
         changed = False
-        for group_ids in groupings:
-            for group in np.unique(group_ids[mask]):
-                members = np.flatnonzero(group_ids == group)
+        for ids, order, sorted_ids in groupings:
+            hidden = ids[(ids >= 0) & mask]
+            if not hidden.size:
+                continue
+            for group in np.flatnonzero(np.bincount(hidden) == 1):
+                start, stop = np.searchsorted(sorted_ids, [group, group + 1])
+                members = order[start:stop]
                 if mask[members].sum() != 1:
                     continue
                 candidates = [i for i in members if not mask[i] and np.isfinite(numbers[i])]
@@ -100,18 +111,50 @@ def complement(values: pd.Series, suppressed: np.ndarray, groups: Iterable[np.nd
     return mask
 
 
-def suppress(frame: pd.DataFrame, spec: MartSpec) -> tuple[pd.DataFrame, int]:
-    """The publishable form of one mart: small counts and their complements nulled, derived columns with them.
+def _nesting(fine_rows: np.ndarray, coarse_rows: np.ndarray, size: int) -> np.ndarray | None:
+    """For each row of a fine table, the coarse row holding it, or None when the fine rows are not nested."""
+    pairs = pd.DataFrame({"fine": fine_rows, "coarse": coarse_rows}).groupby("fine")["coarse"]
+    if (pairs.nunique() != 1).any():
+        return None
+    return pairs.first().reindex(range(size), fill_value=-1).to_numpy(dtype=np.int64)
 
-    Returns the frame (with a ``suppressed_columns`` column naming the row's suppressed cells) and the number of
-    suppressed cells. Count columns become nullable integers so that a suppressed count is a null, not a float.
+
+def linked_groupings(tables: Sequence[tuple[pd.DataFrame, MartSpec, np.ndarray]]) -> list[np.ndarray]:
+    """Every set of cells whose total a reader knows, over the cells of several tables built from one mart.
+
+    ``tables`` are (frame, spec, rows): the mart itself first (rows = its own row numbers), then aggregates of it
+    (rows = the aggregate row each mart row went into). Cells are numbered table after table. The sets are each
+    table's own groupings (its `MartSpec`), and, for every aggregate, each of its cells with the cells of any
+    finer table it adds up (the mart, or another aggregate nested in it): "this aggregate cell = the sum of those
+    cells" is known even when the aggregate cell is hidden, so a lone unknown in it would be derivable.
     """
+    sizes = [len(frame) for frame, _, _ in tables]
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    total = int(sum(sizes))
+    groupings: list[np.ndarray] = []
+    for (frame, spec, _), offset in zip(tables, offsets, strict=True):
+        for grouping in margin_groupings(spec):
+            ids = np.full(total, -1, dtype=np.int64)
+            ids[offset : offset + len(frame)] = _group_ids(frame, grouping)
+            groupings.append(ids)
+    for fine, (fine_frame, _, fine_rows) in enumerate(tables):
+        for coarse, (coarse_frame, _, coarse_rows) in enumerate(tables):
+            if coarse == fine or coarse == 0:
+                continue
+            mapping = _nesting(fine_rows, coarse_rows, len(fine_frame))
+            if mapping is None:
+                continue
+            ids = np.full(total, -1, dtype=np.int64)
+            ids[offsets[coarse] : offsets[coarse] + len(coarse_frame)] = np.arange(len(coarse_frame))
+            ids[offsets[fine] : offsets[fine] + len(fine_frame)] = mapping
+            groupings.append(ids)
+    return groupings
+
+
+def _published(frame: pd.DataFrame, spec: MartSpec, masks: dict[str, np.ndarray]) -> tuple[pd.DataFrame, int]:
+    """One table with its suppressed counts and the values derived from them nulled, and its suppressed cells."""
     result = frame.copy()
-    groupings = [_group_ids(result, grouping) for grouping in margin_groupings(spec)]
-    masks: dict[str, np.ndarray] = {}
-    for column in spec.counts:
-        first = is_small(result[column]).to_numpy()
-        masks[column] = complement(result[column], first, groupings)
+    masks = dict(masks)
     for column, sources in spec.derived.items():
         if column in result.columns:
             masks[column] = np.logical_or.reduce([masks[source] for source in sources])
@@ -127,12 +170,53 @@ def suppress(frame: pd.DataFrame, spec: MartSpec) -> tuple[pd.DataFrame, int]:
     return result, suppressed_cells
 
 
-def publishable(frame: pd.DataFrame, spec: MartSpec) -> tuple[pd.DataFrame, int]:
-    """Apply every Safe Harbor rule the catalogue knows to one mart: dropped columns, ZIP3, suppression."""
-    result = frame.drop(columns=[c for c in spec.dropped if c in frame.columns])
+def suppress_linked(
+    frame: pd.DataFrame, spec: MartSpec, aggregates: Sequence[tuple[pd.DataFrame, MartSpec, np.ndarray]] = ()
+) -> list[tuple[pd.DataFrame, int]]:
+    """The publishable form of a mart and of aggregates of it published beside it (the charts' coarser grains).
+
+    Small counts (1..10) are suppressed in every table, then complements are added until no set of cells with a
+    known total (`linked_groupings`) holds exactly one suppressed cell: a chart's quarterly total cannot give
+    away the month the extract hides, nor the extract's months a quarter the chart hides. ``aggregates`` are
+    (frame, spec, rows) with ``rows`` the aggregate row of each mart row (`reports.grains.rollup`). Returns, for
+    the mart and then each aggregate, the published frame (with ``suppressed_columns``) and its suppressed cells.
+    """
+    tables = [(frame.reset_index(drop=True), spec, np.arange(len(frame), dtype=np.int64)), *aggregates]
+    groupings = linked_groupings(tables)
+    sizes = np.cumsum([0] + [len(table) for table, _, _ in tables])
+    masks: dict[str, np.ndarray] = {}
+    for column in spec.counts:
+        values = np.concatenate(
+            [pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float) for table, _, _ in tables]
+        )
+        masks[column] = complement(values, is_small(pd.Series(values)).to_numpy(), groupings)
+    return [
+        _published(table, table_spec, {c: m[sizes[i] : sizes[i + 1]] for c, m in masks.items()})
+        for i, (table, table_spec, _) in enumerate(tables)
+    ]
+
+
+def suppress(frame: pd.DataFrame, spec: MartSpec) -> tuple[pd.DataFrame, int]:
+    """The publishable form of one mart: small counts and their complements nulled, derived columns with them.
+
+    Returns the frame (with a ``suppressed_columns`` column naming the row's suppressed cells) and the number of
+    suppressed cells. Count columns become nullable integers so that a suppressed count is a null, not a float.
+    """
+    return suppress_linked(frame, spec)[0]
+
+
+def prepare(frame: pd.DataFrame, spec: MartSpec) -> pd.DataFrame:
+    """A mart's rows with its unpublished columns dropped and any ZIP cut to ZIP3 (before suppression)."""
+    result = frame.drop(columns=[c for c in spec.dropped if c in frame.columns]).reset_index(drop=True)
     if "zip_code" in result.columns:
         position = result.columns.get_loc("zip_code")
         result.insert(position, "zip3", result.pop("zip_code").map(zip3).astype("string"))
+    return result
+
+
+def publishable(frame: pd.DataFrame, spec: MartSpec) -> tuple[pd.DataFrame, int]:
+    """Apply every Safe Harbor rule the catalogue knows to one mart: dropped columns, ZIP3, suppression."""
+    result = prepare(frame, spec)
     if not spec.counts:
         return result.reset_index(drop=True), 0
     published, cells = suppress(result, spec)
@@ -152,7 +236,7 @@ def check_table(name: str, frame: pd.DataFrame, spec: MartSpec | None) -> list[s
         if small:
             problems.append(f"{name}: column {column} has {small} published count(s) from 1 to 10")
     if "age_band" in frame.columns:
-        unknown = sorted(set(frame["age_band"].dropna().astype(str)) - set(AGE_BANDS))
+        unknown = sorted(set(frame["age_band"].dropna().astype(str)) - set(AGE_BANDS) - set(MERGED_AGE_BANDS))
         if unknown:
             # The values are not quoted: a message may end up in logs and artifacts.
             problems.append(f"{name}: column age_band has {len(unknown)} value(s) outside the published bands")

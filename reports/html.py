@@ -13,7 +13,7 @@ import jinja2
 import pandas as pd
 
 from expectations.results import CheckpointOutcome
-from reports.deidentify import MAX_SUPPRESSED, MIN_CELL
+from reports.kpis import kpis, show
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DATE_COLUMNS = ("month_date", "submission_month", "census_date")
@@ -37,6 +37,7 @@ class ChartImage:
     mart: str
     alt: str
     png: Path
+    grain: str = ""
 
 
 def period_of(frames: dict[str, pd.DataFrame]) -> tuple[dt.date, dt.date] | None:
@@ -57,73 +58,22 @@ def format_period(period: tuple[dt.date, dt.date] | None) -> str:
     return "no dated data" if period is None else f"{period[0].isoformat()} to {period[1].isoformat()}"
 
 
-def _total(frame: pd.DataFrame | None, column: str) -> float | None:
-    return None if frame is None else float(pd.to_numeric(frame[column], errors="coerce").fillna(0).sum())
-
-
-def _small(*counts: float | None) -> bool:
-    """Whether a tile rests on a count from 1 to 10 (then it is not shown: it would publish that count)."""
-    return any(count is not None and MIN_CELL <= count <= MAX_SUPPRESSED for count in counts)
-
-
 def kpi_tiles(marts: dict[str, pd.DataFrame]) -> list[Tile]:
-    """The seven KPI tiles over the whole period, from the marts before cell suppression.
+    """The seven KPI tiles over the whole period, from the marts before cell suppression (reports/kpis.py).
 
     A tile is a grand total (or a ratio of two), which complementary suppression already treats as known; a tile
-    resting on a total from 1 to 10 is itself suppressed.
+    resting on a total from 1 to 10 is itself suppressed. The chart of the same KPI draws the same value.
     """
-    admissions = marts.get("mart_admissions_monthly")
-    readmissions = marts.get("mart_readmissions_monthly")
-    occupancy = marts.get("mart_bed_occupancy_daily")
-    no_shows = marts.get("mart_no_shows_by_weekday")
-    denials = marts.get("mart_claim_denials")
-    revenue = marts.get("mart_revenue_by_department")
-
-    nights = None
-    if admissions is not None:
-        weights = pd.to_numeric(admissions["discharge_count"], errors="coerce").fillna(0)
-        averages = pd.to_numeric(admissions["average_length_of_stay_nights"], errors="coerce").fillna(0)
-        nights = float((weights * averages).sum())
-
-    def ratio(numerator: float | None, denominator: float | None) -> float | None:
-        return None if numerator is None or not denominator else numerator / denominator
-
-    discharges = _total(admissions, "discharge_count")
-    readmitted, index_stays = _total(readmissions, "readmission_count"), _total(readmissions, "index_discharge_count")
-    census, beds = _total(occupancy, "midnight_census"), _total(occupancy, "staffed_beds")
-    missed, booked = _total(no_shows, "no_show_count"), _total(no_shows, "appointment_count")
-    denied, claims = _total(denials, "initially_denied_count"), _total(denials, "claim_count")
-    charges = _total(revenue, "charge_count")
-    specs = [
-        ("admissions", "Admissions", _total(admissions, "admission_count"), "count", (), "admissions in the period"),
-        ("alos", "Average length of stay", ratio(nights, discharges), "nights", (discharges,), "over discharges"),
-        ("readmission_rate", "30-day readmission rate", ratio(readmitted, index_stays), "rate",
-         (readmitted, index_stays), "readmissions / eligible index stays"),
-        ("occupancy", "Bed occupancy", ratio(census, beds), "rate", (census,), "midnight census / staffed beds"),
-        ("no_show_rate", "No-show rate", ratio(missed, booked), "rate", (missed, booked), "no-shows / appointments"),
-        ("denial_rate", "Claim denial rate", ratio(denied, claims), "rate", (denied, claims),
-         "initial denials / claims submitted"),
-        ("revenue", "Revenue (charges)", _total(revenue, "charge_amount_usd"), "usd", (charges,), "charges posted"),
-    ]  # fmt: skip
     tiles = []
-    for key, label, value, style, counts, note in specs:
-        if value is None:
-            tiles.append(Tile(key, label, "n/a", "mart not available or empty"))
-        elif _small(value if style == "count" else None, *counts):
-            tiles.append(Tile(key, label, "suppressed", "rests on a count from 1 to 10"))
+    for key, value in kpis(marts).items():
+        definition = value.definition
+        if value.value is None:
+            tiles.append(Tile(key, definition.label, "n/a", "mart not available or empty"))
+        elif value.suppressed:
+            tiles.append(Tile(key, definition.label, "suppressed", "rests on a count from 1 to 10"))
         else:
-            tiles.append(Tile(key, label, _show(value, style), note))
+            tiles.append(Tile(key, definition.label, show(value.value, definition.style), definition.note))
     return tiles
-
-
-def _show(value: float, style: str) -> str:
-    if style == "count":
-        return f"{value:,.0f}"
-    if style == "nights":
-        return f"{value:,.2f} nights"
-    if style == "rate":
-        return f"{value:.1%}"
-    return f"${value / 1e6:,.2f}M" if value >= 1e6 else f"${value:,.0f}"
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -162,6 +112,7 @@ def render_report(
                 "name": chart.name,
                 "mart": chart.mart,
                 "alt": chart.alt,
+                "grain": chart.grain,
                 "png_base64": base64.b64encode(chart.png.read_bytes()).decode("ascii"),
                 "width": width,
                 "height": height,

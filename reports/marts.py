@@ -41,10 +41,30 @@ class MartSpec:
     #: Ordering of the published rows.
     order_by: tuple[str, ...] = ()
     is_dimension: bool = False
+    # How the mart's cells add up to a coarser grain (reports/grains.py): a chart that must coarsen its grain
+    # recomputes every value it draws from the summed counts, never from published (suppressed) values.
+    #: The time column and its unit ("day" or "month"), when the mart has a time axis.
+    time: tuple[str, str] | None = None
+    #: Key column -> the columns that depend on it alone (names, sort orders), carried along when it is kept.
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Column -> (numerator, denominator): a ratio of two summed columns.
+    ratios: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Column -> count: a mean recomputed as the average weighted by that count.
+    weighted: dict[str, str] = field(default_factory=dict)
+    #: Columns that are not counts of people but add up (amounts, bed-days).
+    additive: tuple[str, ...] = ()
+    #: Column -> (count, keys): the count's share of its total over the rows with the same values of ``keys``.
+    shares: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The key columns of one row (its grain)."""
+        return self.margins
 
 
 _LOS = ("average_length_of_stay_nights", "median_length_of_stay_nights")
 _NO_SHOW = {"no_show_rate": ("appointment_count", "no_show_count")}
+_NO_SHOW_RATIO = {"no_show_rate": ("no_show_count", "appointment_count")}
 
 KPI_MARTS: tuple[MartSpec, ...] = (
     MartSpec(
@@ -54,6 +74,8 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         counts=("admission_count", "discharge_count"),
         derived=dict.fromkeys(_LOS, ("discharge_count",)),
         order_by=("month_date", "hospital_id"),
+        time=("month_date", "month"),
+        weighted={"average_length_of_stay_nights": "discharge_count"},
     ),
     MartSpec(
         "mart_claim_denials",
@@ -74,6 +96,11 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         },
         optional=("month_date",),
         order_by=("submission_month", "payer_id"),
+        time=("submission_month", "month"),
+        ratios={
+            "initial_denial_rate": ("initially_denied_count", "claim_count"),
+            "appeal_overturn_rate": ("paid_on_appeal_count", "initially_denied_count"),
+        },
     ),
     MartSpec(
         "mart_denial_reasons",
@@ -81,11 +108,19 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         margins=("month_date", "denial_reason_code"),
         counts=("denied_claim_count",),
         order_by=("month_date", "denial_reason_code"),
+        time=("month_date", "month"),
+        labels={"denial_reason_code": ("denial_reason_description",)},
     ),
     MartSpec(
         "mart_patient_demographics",
         ("sex", "age_band", "patient_count"),
         margins=("sex", "age_band"),
+        # No total of this table is published elsewhere: no tile and no other mart counts distinct patients. The
+        # only totals a reader gets are the charts' own cells (per sex; wider age bands), and suppression links
+        # those to this table cell by cell (deidentify.suppress_linked): a per-sex total is known exactly when the
+        # sex chart publishes it. So a small "sex unknown" cell does not force a complement in every age band of
+        # the other two sexes, and the charts never print the number of inpatients.
+        groupings=(),
         counts=("patient_count",),
         order_by=("sex", "age_band"),
     ),
@@ -96,6 +131,8 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         counts=("discharge_count",),
         derived=dict.fromkeys(_LOS, ("discharge_count",)),
         order_by=("hospital_id", "department_id"),
+        labels={"department_id": ("department_name",)},
+        weighted={"average_length_of_stay_nights": "discharge_count"},
     ),
     MartSpec(
         "mart_length_of_stay_by_diagnosis_chapter",
@@ -104,6 +141,11 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         counts=("discharge_count",),
         derived=dict.fromkeys(_LOS, ("discharge_count",)),
         order_by=("diagnosis_chapter_number",),
+        labels={
+            "diagnosis_chapter_number": ("diagnosis_chapter_title",),
+            "diagnosis_chapter_title": ("diagnosis_chapter_number",),
+        },
+        weighted={"average_length_of_stay_nights": "discharge_count"},
     ),
     MartSpec(
         "mart_readmissions_monthly",
@@ -112,6 +154,8 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         counts=("index_discharge_count", "readmission_count"),
         derived={"readmission_rate": ("index_discharge_count", "readmission_count")},
         order_by=("month_date",),
+        time=("month_date", "month"),
+        ratios={"readmission_rate": ("readmission_count", "index_discharge_count")},
     ),
     MartSpec(
         "mart_bed_occupancy_daily",
@@ -125,6 +169,10 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         counts=("midnight_census",),
         derived={"occupancy_rate": ("midnight_census",)},
         order_by=("census_date", "hospital_id"),
+        time=("census_date", "day"),
+        # Summed over days, the census is patient-days and the staffed beds are bed-days.
+        additive=("staffed_beds",),
+        ratios={"occupancy_rate": ("midnight_census", "staffed_beds")},
     ),
     MartSpec(
         "mart_no_shows_by_weekday",
@@ -133,6 +181,8 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         counts=("appointment_count", "no_show_count"),
         derived=_NO_SHOW,
         order_by=("iso_day_of_week",),
+        labels={"iso_day_of_week": ("weekday_name",), "weekday_name": ("iso_day_of_week",)},
+        ratios=_NO_SHOW_RATIO,
     ),
     MartSpec(
         "mart_no_shows_by_lead_time",
@@ -141,6 +191,8 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         counts=("appointment_count", "no_show_count"),
         derived=_NO_SHOW,
         order_by=("lead_time_band_order",),
+        labels={"lead_time_band": ("lead_time_band_order",)},
+        ratios=_NO_SHOW_RATIO,
     ),
     MartSpec(
         "mart_no_shows_by_department",
@@ -149,6 +201,8 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         counts=("appointment_count", "no_show_count"),
         derived=_NO_SHOW,
         order_by=("hospital_id", "department_id"),
+        labels={"department_id": ("department_name",)},
+        ratios=_NO_SHOW_RATIO,
     ),
     MartSpec(
         "mart_payer_mix",
@@ -157,6 +211,8 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         counts=("admission_count",),
         derived={"admission_share": ("admission_count",)},
         order_by=("month_date", "payer_type"),
+        time=("month_date", "month"),
+        shares={"admission_share": ("admission_count", ("month_date",))},
     ),
     MartSpec(
         "mart_revenue_by_department",
@@ -165,6 +221,9 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         counts=("charge_count",),
         derived={"charge_amount_usd": ("charge_count",)},
         order_by=("month_date", "hospital_id", "department_id"),
+        time=("month_date", "month"),
+        labels={"department_id": ("department_name",)},
+        additive=("charge_amount_usd",),
     ),
     MartSpec(
         "mart_physician_activity",
@@ -172,6 +231,8 @@ KPI_MARTS: tuple[MartSpec, ...] = (
         margins=("month_date", "npi"),
         counts=("admission_count", "appointment_count"),
         order_by=("month_date", "npi"),
+        time=("month_date", "month"),
+        labels={"npi": ("specialty_name", "department_id")},
     ),
 )
 

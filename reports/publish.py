@@ -27,13 +27,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from expectations.results import CheckpointOutcome
 from reports.charts import CHARTS, save_chart
-from reports.deidentify import check_table, publishable
-from reports.extracts import DEFAULT_MODELS_DIR, data_dictionary, load_docs, write_data_dictionary, write_extract
+from reports.deidentify import check_table
+from reports.extracts import (
+    DEFAULT_MODELS_DIR,
+    HYPER_FILE,
+    HYPER_SCHEMA,
+    DictionaryTable,
+    arrow_table,
+    data_dictionary,
+    load_docs,
+    read_hyper,
+    write_csv,
+    write_data_dictionary,
+    write_extract,
+    write_hyper,
+)
+from reports.grains import share_text, view_spec
 from reports.html import ChartImage, format_period, period_of, render_report
-from reports.marts import CATALOGUE, KPI_MARTS, read_marts
+from reports.marts import CATALOGUE, KPI_MARTS, MartSpec, read_marts
+from reports.views import Publication, publish_marts
 
 RUNS = "runs"
 LATEST = "latest"
@@ -99,6 +115,43 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def chart_spec(name: str, grain_label: str, columns: list[str]) -> MartSpec | None:
+    """The `MartSpec` of a chart's published cells (its keys and known totals), from its name and grain label."""
+    chart = CHARTS.get(name)
+    grain = next((g for g in chart.grains if g.label == grain_label), None) if chart else None
+    return None if grain is None else view_spec(CATALOGUE[chart.mart], grain, columns, f"chart_{name}")
+
+
+def _dictionary_tables(
+    publication: Publication, tables: dict[str, pa.Table], charts: dict[str, pa.Table]
+) -> list[DictionaryTable]:
+    """The published tables and charts' cells as the data dictionary lists them."""
+    items = []
+    for name, table in tables.items():
+        files = (*(f"extracts/{name}.{suffix}" for suffix in ("parquet", "csv", "csv.gz")),
+                 f"extracts/{HYPER_FILE}#{HYPER_SCHEMA}.{name}")  # fmt: skip
+        items.append(DictionaryTable(name, table, CATALOGUE[name], files, name))
+    for name, table in charts.items():
+        view = publication.views[name]
+        description = (
+            f"The cells the chart '{name}' draws: {view.mart} added up to the grain {view.note.grain.label!r} "
+            "(counts and amounts are sums over the period and group; rates, averages and shares are recomputed "
+            "from those sums) and suppressed together with the extract of the mart."
+        )
+        items.append(
+            DictionaryTable(
+                f"chart_{name}",
+                table,
+                view.spec,
+                (f"charts/{name}.csv",),
+                view.mart,
+                description,
+                f"one row per {' and '.join(view.spec.margins) or 'period'}",
+            )
+        )
+    return items
+
+
 def write_publication(
     staging: Path,
     *,
@@ -118,29 +171,29 @@ def write_publication(
             f"Warehouse {warehouse_path} has no KPI mart (schema marts): build the dbt marts before publishing; "
             "the latest report is unchanged."
         )
-    published: dict[str, pd.DataFrame] = {}
-    suppressed_cells = 0
-    for name, frame in marts.frames.items():
-        published[name], cells = publishable(frame, CATALOGUE[name])
-        suppressed_cells += cells
-    for name, frame in published.items():
-        write_extract(frame, staging / "extracts", name)
-    write_data_dictionary(data_dictionary(published, load_docs(dbt_target_dir, dbt_models_dir)), staging / "extracts")
+    publication = publish_marts(marts.frames)
+    published = publication.tables
+    tables = {name: arrow_table(name, frame, CATALOGUE[name]) for name, frame in published.items()}
+    for name, table in tables.items():
+        write_extract(table, staging / "extracts", name)
+    write_hyper(tables, staging / "extracts" / HYPER_FILE)
 
     period = format_period(period_of(published))
-    images = []
-    for chart, (mart, plot) in CHARTS.items():
-        if mart not in published:
-            continue
-        figure = plot(published[mart], period=period, run_id=run_id)
+    images, charts = [], {}
+    for chart, view in publication.views.items():
+        figure = CHARTS[chart].plot(view.frame, grain=view.note, period=period, run_id=run_id)
         png, _ = save_chart(figure, staging / "charts", chart)
-        images.append(ChartImage(chart, mart, figure.get_suptitle(), png))
+        charts[chart] = arrow_table(f"chart_{chart}", view.frame, view.spec)
+        write_csv(charts[chart], staging / "charts" / f"{chart}.csv")
+        images.append(ChartImage(chart, view.mart, figure.get_suptitle(), png, view.note.grain.label))
+    docs = load_docs(dbt_target_dir, dbt_models_dir)
+    write_data_dictionary(data_dictionary(_dictionary_tables(publication, tables, charts), docs), staging / "extracts")
     loaded = "unknown" if marts.loaded_at is None else f"{marts.loaded_at:%Y-%m-%d %H:%M} UTC"
     freshness = f"newest raw data loaded {loaded}; data up to {period.split(' to ')[-1]}"
     render_report(
         path=staging / "report.html", frames=published, marts=marts.frames, charts=images, checkpoints=checkpoints,
-        run_id=run_id, run_date=run_date, freshness=freshness, suppressed_cells=suppressed_cells, missing=marts.missing,
-        data_docs_url=data_docs_url, dbt_docs_url=dbt_docs_url,
+        run_id=run_id, run_date=run_date, freshness=freshness, suppressed_cells=publication.suppressed_cells,
+        missing=marts.missing, data_docs_url=data_docs_url, dbt_docs_url=dbt_docs_url,
     )  # fmt: skip
     files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
     manifest = {
@@ -149,7 +202,18 @@ def write_publication(
         "period": period,
         "tables": sorted(published),
         "missing_marts": list(marts.missing),
-        "suppressed_cells": suppressed_cells,
+        "suppressed_cells": publication.suppressed_cells,
+        "chart_suppressed_cells": publication.chart_suppressed_cells,
+        "charts": {
+            name: {
+                "mart": view.mart,
+                "grain": view.note.grain.label,
+                "cells": view.note.cells,
+                "suppressed_cells": view.note.hidden_cells,
+                "hidden": share_text(view.note.hidden_share),
+            }
+            for name, view in publication.views.items()
+        },
         "checkpoints": [
             {"checkpoint": c.checkpoint, "success": c.success, "evaluated": c.evaluated} for c in checkpoints
         ],
@@ -196,9 +260,12 @@ def audit(staging: Path, manifest: dict) -> list[str]:
         if sha256(path) != digest:
             problems.append(f"{name}: changed after it was written")
     for table in manifest["tables"]:
-        for suffix in ("parquet", "csv.gz"):
+        for suffix in ("parquet", "csv", "csv.gz"):
             if f"extracts/{table}.{suffix}" not in present:
                 problems.append(f"extracts/{table}.{suffix}: missing")
+    for chart in manifest.get("charts", {}):
+        if f"charts/{chart}.csv" not in present:
+            problems.append(f"charts/{chart}.csv: missing")
     for name in sorted(present):
         path = staging / name
         if name.endswith(".parquet"):
@@ -207,9 +274,13 @@ def audit(staging: Path, manifest: dict) -> list[str]:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
             problems += check_table(name, frame.replace("", None), CATALOGUE.get(Path(name).name[: -len(".csv.gz")]))
             problems += audit_text(name, gzip.decompress(path.read_bytes()).decode("utf-8"))
+        elif name.endswith(".hyper"):
+            problems += _audit_hyper(name, path, manifest["tables"])
         elif name.endswith((".html", ".svg", ".json", ".csv")):
             text = path.read_text(encoding="utf-8")
             problems += audit_text(name, text)
+            if name.endswith(".csv") and not Path(name).name.startswith("data_dictionary"):
+                problems += _audit_csv(name, path, manifest)
             if name.endswith(".html") and re.search(r"<img[^>]+src=\"(?!data:)", text):
                 problems.append(f"{name}: an image is not embedded (the page must be self-contained)")
         elif name.endswith(".png"):
@@ -219,6 +290,33 @@ def audit(staging: Path, manifest: dict) -> list[str]:
     for checkpoint in manifest["checkpoints"]:
         if not checkpoint["success"]:
             problems.append(f"checkpoint {checkpoint['checkpoint']} failed")
+    return problems
+
+
+def _audit_csv(name: str, path: Path, manifest: dict) -> list[str]:
+    """The table rules on a plain CSV extract or a chart's cells (with the chart's own keys and known totals)."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False).replace("", None)
+    stem = Path(name).name.removesuffix(".csv")
+    if name.startswith("charts/"):
+        entry = manifest.get("charts", {}).get(stem)
+        spec = chart_spec(stem, entry["grain"], list(frame.columns)) if entry else None
+        if spec is None:
+            return [f"{name}: not a chart of this publication, or its grain is unknown"]
+        return check_table(name, frame, spec)
+    return check_table(name, frame, CATALOGUE.get(stem))
+
+
+def _audit_hyper(name: str, path: Path, tables: list[str]) -> list[str]:
+    """The Hyper file holds exactly the published tables, and each passes the table rules."""
+    try:
+        frames = read_hyper(path)
+    except Exception as error:  # any failure to read is the finding
+        return [f"{name}: cannot be read with the Hyper API ({type(error).__name__}: {error})"]
+    problems = []
+    if sorted(frames) != sorted(tables):
+        problems.append(f"{name}: holds tables {sorted(frames)}, not the published {sorted(tables)}")
+    for table, frame in frames.items():
+        problems += check_table(f"{name}#{table}", frame, CATALOGUE.get(table))
     return problems
 
 

@@ -15,12 +15,16 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from expectations.results import CheckpointOutcome, ExpectationOutcome
 from reports import PublishAuditFailed, PublishError, PublishRefused, publish
+from reports.charts import CHARTS
 from reports.deidentify import check_table
+from reports.extracts import write_hyper
 from reports.marts import CATALOGUE, DIMENSIONS, KPI_MARTS
 from reports.samples import sample_marts, write_sample_warehouse
 
@@ -81,14 +85,15 @@ def published_once(published_template, tmp_path) -> Path:
     return Path(shutil.copytree(published_template, tmp_path / "reports", symlinks=True))
 
 
-def test_publication_holds_every_catalogued_table_as_parquet_and_csv_and_every_chart(first_publication) -> None:
+def test_publication_holds_every_catalogued_table_in_every_format_and_every_chart(first_publication) -> None:
     reports_dir, result = first_publication
     names = {path.relative_to(result.run_dir).as_posix() for path in result.files}
     for spec in (*KPI_MARTS, *DIMENSIONS):
-        assert {f"extracts/{spec.name}.parquet", f"extracts/{spec.name}.csv.gz"} <= names, spec.name
-    assert sum(name.startswith("charts/") and name.endswith(".png") for name in names) == 13
-    assert sum(name.startswith("charts/") and name.endswith(".svg") for name in names) == 13
-    assert {"report.html", "manifest.json", "extracts/data_dictionary.json", "extracts/data_dictionary.csv"} <= names
+        assert {f"extracts/{spec.name}.{suffix}" for suffix in ("parquet", "csv", "csv.gz")} <= names, spec.name
+    for suffix in ("png", "svg", "csv"):
+        assert sum(name.startswith("charts/") and name.endswith(f".{suffix}") for name in names) == 13, suffix
+    assert {"report.html", "manifest.json", "extracts/marts.hyper", "extracts/data_dictionary.json",
+            "extracts/data_dictionary.csv", "extracts/data_dictionary_tables.csv"} <= names  # fmt: skip
     assert result.missing_marts == ()
     assert result.report_html == reports_dir / "latest" / "report.html" and result.report_html.exists()
     assert result.dated_dir == reports_dir / DAY.isoformat()
@@ -120,6 +125,50 @@ def test_parquet_and_csv_extracts_hold_the_same_published_values(first_publicati
     assert (warehouse.loc[~shown, "appointment_count"] != 0).all()
 
 
+def test_the_hyper_extract_opens_with_the_hyper_api_with_one_table_per_mart_typed_as_published(
+    first_publication, sample_warehouse
+) -> None:
+    from tableauhyperapi import Connection, HyperProcess, SqlType, Telemetry
+
+    _, result = first_publication
+    expected = {"date32[day]": SqlType.date(), "int64": SqlType.big_int(), "double": SqlType.double(),
+                "large_string": SqlType.text(), "string": SqlType.text(), "bool": SqlType.bool()}  # fmt: skip
+    with (
+        HyperProcess(Telemetry.DO_NOT_SEND_USAGE_DATA_TO_TABLEAU, parameters={"log_config": ""}) as hyper,
+        Connection(hyper.endpoint, str(result.run_dir / "extracts" / "marts.hyper")) as connection,
+    ):
+        tables = {name.name.unescaped: name for name in connection.catalog.get_table_names("Extract")}
+        assert set(tables) == set(CATALOGUE)
+        with duckdb.connect(str(sample_warehouse), read_only=True) as warehouse:
+            for name, table in tables.items():
+                parquet = pq.read_schema(result.run_dir / "extracts" / f"{name}.parquet")
+                columns = connection.catalog.get_table_definition(table).columns
+                assert [column.name.unescaped for column in columns] == parquet.names, name
+                for column in columns:
+                    assert column.type == expected[str(parquet.field(column.name.unescaped).type)], (name, column)
+                rows = connection.execute_scalar_query(f"SELECT COUNT(*) FROM {table}")
+                (marts_rows,) = warehouse.execute(f"select count(*) from marts.{name}").fetchone()
+                assert rows == marts_rows > 0, name
+        census = tables["mart_bed_occupancy_daily"]
+        nulls = connection.execute_scalar_query(f'SELECT COUNT(*) FROM {census} WHERE "midnight_census" IS NULL')
+        zeros_published = pd.read_parquet(result.run_dir / "extracts" / "mart_bed_occupancy_daily.parquet")
+        assert nulls == int(zeros_published["midnight_census"].isna().sum())  # suppressed stays null, not 0
+    assert not (result.run_dir / "extracts" / "hyperd.log").exists()
+
+
+def test_dates_are_dates_and_counts_are_integers_in_parquet(first_publication) -> None:
+    _, result = first_publication
+    census = pq.read_schema(result.run_dir / "extracts" / "mart_bed_occupancy_daily.parquet")
+    assert census.field("census_date").type == pa.date32()
+    assert census.field("staffed_beds").type == pa.int64() and census.field("midnight_census").type == pa.int64()
+    hospitals = pq.read_schema(result.run_dir / "extracts" / "dim_hospitals.parquet")
+    assert hospitals.field("opened_date").type == pa.date32() and hospitals.field("staffed_beds").type == pa.int64()
+    for spec in KPI_MARTS:
+        schema = pq.read_schema(result.run_dir / "extracts" / f"{spec.name}.parquet")
+        assert all(schema.field(count).type == pa.int64() for count in spec.counts), spec.name
+        assert not any(pa.types.is_timestamp(field.type) for field in schema), spec.name
+
+
 def test_suppressed_cells_are_counted_and_listed_per_row(first_publication) -> None:
     _, result = first_publication
     listed = 0
@@ -132,11 +181,13 @@ def test_suppressed_cells_are_counted_and_listed_per_row(first_publication) -> N
 def test_data_dictionary_describes_every_published_column_with_its_type(first_publication) -> None:
     _, result = first_publication
     entries = {e["table"]: e for e in json.loads((result.run_dir / "extracts/data_dictionary.json").read_text())}
-    assert set(entries) == set(CATALOGUE)
+    assert set(entries) == set(CATALOGUE) | {f"chart_{name}" for name in CHARTS}
     for name, entry in entries.items():
-        parquet = pd.read_parquet(result.run_dir / "extracts" / f"{name}.parquet")
-        assert [column["name"] for column in entry["columns"]] == list(parquet.columns)
-        assert all(column["type"] for column in entry["columns"])
+        path = f"{name}.parquet" if name in CATALOGUE else f"../charts/{name.removeprefix('chart_')}.csv"
+        frame = pd.read_parquet(result.run_dir / "extracts" / path) if name in CATALOGUE else pd.read_csv(
+            result.run_dir / "extracts" / path)  # fmt: skip
+        assert [column["name"] for column in entry["columns"]] == list(frame.columns)
+        assert all(column["type"] and column["description"] for column in entry["columns"]), name
     denials = {column["name"]: column["description"] for column in entries["mart_claim_denials"]["columns"]}
     documented = yaml_model("mart_claim_denials")
     assert documented["columns"], "the model's YAML documents its columns"
@@ -148,10 +199,22 @@ def test_data_dictionary_describes_every_published_column_with_its_type(first_pu
 
 
 def yaml_model(name: str) -> dict:
-    """One model's entry in the YAML files beside the models."""
-    for path in (Path(__file__).resolve().parents[2] / "dbt_project" / "models").rglob("*.yml"):
+    """One model's entry in the YAML files beside the models, its ``{{ doc('x') }}`` references replaced by the
+    docs blocks of the Markdown files there (as dbt renders them)."""
+    models = Path(__file__).resolve().parents[2] / "dbt_project" / "models"
+    blocks = {}
+    for path in models.rglob("*.md"):
+        text = path.read_text()
+        for block in text.split("{% docs ")[1:]:
+            block_name, body = block.split(" %}", 1)
+            blocks[block_name.strip()] = body.split("{% enddocs %}")[0].strip()
+    for path in models.rglob("*.yml"):
         for model in (yaml.safe_load(path.read_text()) or {}).get("models", []) or []:
             if model.get("name") == name:
+                for column in model.get("columns", []):
+                    text = column.get("description") or ""
+                    if text.startswith("{{ doc("):
+                        column["description"] = blocks[text.split("'")[1]]
                 return model
     raise AssertionError(f"{name} is not documented in dbt_project/models")
 
@@ -231,6 +294,10 @@ def test_a_real_filesystem_error_before_the_switch_leaves_latest_untouched(publi
          "charts/denial_rate.png: listed in the manifest"),
         (lambda staging: (staging / "report.html").write_text('<img src="https://example.org/x.png">'),
          "not embedded"),
+        (lambda staging: (staging / "charts" / "denial_rate.csv").write_text(
+            "period_start,payer_id,claim_count\n2024-01-01,P01,7\n"), "claim_count has 1 published count(s)"),
+        (lambda staging: write_hyper({"mart_claim_denials": pa.table({"payer_id": ["P01"]})},
+                                     staging / "extracts" / "marts.hyper"), "extracts/marts.hyper: holds tables"),
     ],
 )  # fmt: skip
 def test_the_audit_rejects_a_staged_publication_that_breaks_a_rule(
@@ -265,6 +332,7 @@ def test_the_page_is_self_contained_and_shows_run_period_tiles_and_checkpoints(f
     html = result.report_html.read_text(encoding="utf-8")
     assert html.count('src="data:image/png;base64,') == 13
     assert "run-1" in html and "2024-01-01 to 2024-06-30" in html
+    assert html.count('href="charts/') == 3 * 13 and "Grain: month × hospital." in html
     for kpi in ("admissions", "alos", "readmission_rate", "occupancy", "no_show_rate", "denial_rate", "revenue"):
         assert f'data-kpi="{kpi}"' in html
     assert html.count('class="pass"') == 2 and "../data_docs/index.html" in html

@@ -17,10 +17,13 @@ from reports.deidentify import (
     margin_groupings,
     publishable,
     suppress,
+    suppress_linked,
     zip3,
 )
+from reports.grains import Grain, rollup
 from reports.marts import CATALOGUE, KPI_MARTS, MartSpec
 from reports.samples import sample_marts
+from reports.views import publish_mart, top_other
 
 pytestmark = pytest.mark.unit
 
@@ -174,3 +177,120 @@ def test_published_hospital_dimension_has_zip3_and_payers_lose_plan_count() -> N
     payers, _ = publishable(frames["dim_payers"], CATALOGUE["dim_payers"])
     assert "zip_code" not in hospitals and list(hospitals["zip3"]) == ["627", "693"]
     assert "plan_count" not in payers
+
+
+# ------------------------------------------------------------------------------------------ linked tables
+
+
+def _determined(tables: list[tuple[pd.DataFrame, MartSpec, np.ndarray]], column: str,
+                unknown: list[np.ndarray]) -> set[tuple[int, int]]:  # fmt: skip
+    """(table, row) of the ``unknown`` cells whose value follows from the known cells and the known totals."""
+    index, cells = {}, []
+    for t, mask in enumerate(unknown):
+        for row in np.flatnonzero(mask):
+            index[(t, row)] = len(cells)
+            cells.append((t, row))
+    if not cells:
+        return set()
+    equations = []
+    for t, (frame, spec, _) in enumerate(tables):
+        for grouping in margin_groupings(spec):
+            groups = frame.groupby(list(grouping), dropna=False).ngroup() if grouping else pd.Series(0, frame.index)
+            totals = pd.to_numeric(frame[column], errors="coerce").groupby(groups.to_numpy()).sum()
+            for group in np.unique(groups):
+                members = np.flatnonzero(groups.to_numpy() == group)
+                # A group of one cell is that cell (a key such as department_id that fixes the hospital too):
+                # not a total known from elsewhere.
+                if 1 <= totals[group] <= 10 or len(members) == 1:
+                    continue
+                equation = np.zeros(len(cells))
+                for row in members:
+                    if (t, row) in index:
+                        equation[index[(t, row)]] = 1
+                equations.append(equation)
+    for t, (frame, _, rows) in enumerate(tables[1:], start=1):
+        for cell in range(len(frame)):
+            equation = np.zeros(len(cells))
+            if (t, cell) in index:
+                equation[index[(t, cell)]] = 1
+            for row in np.flatnonzero(rows == cell):
+                if (0, row) in index:
+                    equation[index[(0, row)]] = -1
+            equations.append(equation)
+    matrix = np.array([e for e in equations if e.any()] or [np.zeros(len(cells))])
+    _, singular, vt = np.linalg.svd(matrix)
+    null = vt[int((singular > 1e-9).sum()) :]
+    return {cells[i] for i in range(len(cells)) if np.linalg.norm(null[:, i]) < 1e-9}
+
+
+def determined_cells(tables: list[tuple[pd.DataFrame, MartSpec, np.ndarray]], column: str,
+                     published: list[pd.DataFrame]) -> list[tuple[int, int]]:  # fmt: skip
+    """(table, row) of every suppressed cell an attacker can compute exactly thanks to what is published.
+
+    Built independently of the suppression code, with linear algebra (stronger than repeated subtraction): the
+    attacker knows every published cell, the total of every grouping each table declares (the threat model's
+    totals "known from elsewhere"; not one from 1 to 10, which no table of the platform publishes, nor a group
+    of one cell), and that each
+    cell of an aggregate is the sum of the mart's cells it holds. A suppressed cell is determined when its unit
+    vector lies in the row space of those equations over the suppressed cells. Cells the known totals determine on
+    their own, with nothing published (a month total a declared grouping already gives), are not the
+    publication's doing and are left out.
+    """
+    hidden = [frame[column].isna().to_numpy() for frame in published]
+    by_assumption = _determined(tables, column, [np.ones(len(frame), dtype=bool) for frame, _, _ in tables])
+    return sorted(_determined(tables, column, hidden) - by_assumption)
+
+
+def _linked(frame: pd.DataFrame, spec: MartSpec, grains) -> list[tuple[pd.DataFrame, MartSpec, np.ndarray]]:
+    return [(frame.reset_index(drop=True), spec, np.arange(len(frame)))] + [
+        (r.frame, r.spec, r.rows) for r in (rollup(frame, spec, grain) for grain in grains)
+    ]
+
+
+def test_a_chart_total_cannot_give_away_a_month_the_extract_hides() -> None:
+    spec = MartSpec("m", ("k", "month_date", "n"), margins=("k", "month_date"), groupings=((),), counts=("n",),
+                    time=("month_date", "month"))  # fmt: skip
+    months = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01", "2024-06-01"])
+    frame = pd.DataFrame({"k": "a", "month_date": months, "n": [4, 50, 40, 20, 60, 70]})
+    alone = suppress(frame, spec)[0]
+    # Alone, the extract hides January and its complement, the smallest other month (April)...
+    assert alone["n"].isna().tolist() == [True, False, False, True, False, False]
+    # ...but a chart by quarter publishes Q1 = Jan + Feb + Mar: January would be Q1 - Feb - Mar. Linked, each
+    # quarter holds two hidden months (March and May join), and both quarters can still be published.
+    tables = _linked(frame, spec, [Grain("quarter", (), "quarter")])
+    published = [table for table, _ in suppress_linked(*tables[0][:2], tables[1:])]
+    assert published[0]["n"].isna().tolist() == [True, False, True, True, True, False]
+    assert published[1]["n"].notna().all()
+    assert determined_cells(tables, "n", published) == []
+    naive = [alone, suppress(tables[1][0], tables[1][1])[0]]
+    assert determined_cells(tables, "n", naive) != [], "the attacker finds the month without linking"
+
+
+@pytest.mark.parametrize("patients", [2_000, 10_000, 100_000])
+def test_no_suppressed_cell_of_a_mart_or_its_charts_can_be_computed_from_what_is_published(patients) -> None:
+    from reports.charts import CHARTS
+
+    frames = sample_marts(np.random.default_rng(patients), months=24, patients=patients)
+    checked = 0
+    for name in ("mart_admissions_monthly", "mart_patient_demographics", "mart_readmissions_monthly",
+                 "mart_payer_mix", "mart_claim_denials", "mart_length_of_stay_by_department"):  # fmt: skip
+        spec = CATALOGUE[name]
+        _, _, views, _ = publish_mart(frames[name], spec)
+        tables = [(frames[name].reset_index(drop=True), spec, np.arange(len(frames[name])))]
+        for chart, view in views.items():
+            grain = view.note.grain
+            other = top_other(frames[name], grain, CHARTS[chart].mass)
+            if grain.other is not None and grain.other.suppressed:
+                labels = view.frame[grain.other.column].astype(str)
+                other = other | (set(frames[name][grain.other.column].astype(str)) - set(labels))
+            rolled = rollup(frames[name], spec, grain, other=other)
+            assert len(rolled.frame) == len(view.frame), (name, chart)
+            tables.append((rolled.frame, rolled.spec, rolled.rows))
+        results = suppress_linked(tables[0][0], spec, tables[1:])
+        for column in spec.counts:
+            published = [frame for frame, _ in results]
+            assert determined_cells(tables, column, published) == [], (name, column)
+            checked += 1
+        for (frame, _), (_, table_spec, _) in zip(results, tables, strict=True):
+            assert check_table(name, frame, table_spec) == []
+    assert checked >= 9

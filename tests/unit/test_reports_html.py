@@ -27,8 +27,14 @@ def test_tiles_are_the_period_totals_and_ratios_of_the_marts(marts) -> None:
     tiles = tiles_by_key(marts)
     admissions = marts["mart_admissions_monthly"]
     assert tiles["admissions"] == f"{admissions['admission_count'].sum():,}"
-    nights = (admissions["discharge_count"] * admissions["average_length_of_stay_nights"]).sum()
-    assert tiles["alos"] == f"{nights / admissions['discharge_count'].sum():,.2f} nights"
+    # The average stay is the length-of-stay chart's: discharge-weighted over the departments' averages.
+    stays = marts["mart_length_of_stay_by_department"]
+    nights = (stays["discharge_count"] * stays["average_length_of_stay_nights"]).sum()
+    assert tiles["alos"] == f"{nights / stays['discharge_count'].sum():,.2f} nights"
+    beds = marts["mart_bed_occupancy_daily"]
+    assert tiles["occupancy"] == f"{beds['midnight_census'].sum() / beds['staffed_beds'].sum():.1%}"
+    charges = marts["mart_revenue_by_department"]["charge_amount_usd"].sum()
+    assert tiles["revenue"] == (f"${charges / 1e6:,.2f}M" if charges >= 1e6 else f"${charges:,.0f}")
     readmissions = marts["mart_readmissions_monthly"]
     rate = readmissions["readmission_count"].sum() / readmissions["index_discharge_count"].sum()
     assert tiles["readmission_rate"] == f"{rate:.1%}"

@@ -16,8 +16,10 @@ aggregated as (
     select
         census_date,
         hospital_id,
-        sum(midnight_census) as midnight_census,
-        sum(staffed_beds) as staffed_beds
+        -- Sums are cast to bigint: DuckDB's sum of integers is a 128-bit HUGEINT, which BI tools and pandas
+        -- read as a float (11.0 beds).
+        cast(sum(midnight_census) as bigint) as midnight_census,
+        cast(sum(staffed_beds) as bigint) as staffed_beds
     from int_census_counted
     group by census_date, hospital_id
 

@@ -27,8 +27,9 @@ aggregated as (
         payer_id,
         submission_month,
         count(*) as claim_count,
-        sum(case when is_denied_initially then 1 else 0 end) as initially_denied_count,
-        sum(case when is_paid_on_appeal then 1 else 0 end) as paid_on_appeal_count
+        -- Counts as bigint (a sum of integers is a HUGEINT on DuckDB, read as a float by BI tools).
+        cast(sum(case when is_denied_initially then 1 else 0 end) as bigint) as initially_denied_count,
+        cast(sum(case when is_paid_on_appeal then 1 else 0 end) as bigint) as paid_on_appeal_count
     from claims
     group by payer_id, submission_month
 

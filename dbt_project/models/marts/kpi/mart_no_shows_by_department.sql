@@ -33,7 +33,8 @@ aggregated as (
         hospital_id,
         department_id,
         count(*) as appointment_count,
-        sum(case when is_no_show then 1 else 0 end) as no_show_count
+        -- A count as bigint (a sum of integers is a HUGEINT on DuckDB, read as a float by BI tools).
+        cast(sum(case when is_no_show then 1 else 0 end) as bigint) as no_show_count
     from due_appointments
     group by hospital_id, department_id
 

@@ -53,7 +53,8 @@ final as (
         lead_time_band,
         lead_time_band_order,
         count(*) as appointment_count,
-        sum(case when is_no_show then 1 else 0 end) as no_show_count,
+        -- A count as bigint (a sum of integers is a HUGEINT on DuckDB, read as a float by BI tools).
+        cast(sum(case when is_no_show then 1 else 0 end) as bigint) as no_show_count,
         cast(sum(case when is_no_show then 1 else 0 end) as double) / count(*) as no_show_rate
     from banded
     group by lead_time_band, lead_time_band_order

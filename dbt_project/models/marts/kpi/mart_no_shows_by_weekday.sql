@@ -35,7 +35,8 @@ aggregated as (
     select
         iso_day_of_week,
         count(*) as appointment_count,
-        sum(case when is_no_show then 1 else 0 end) as no_show_count
+        -- A count as bigint (a sum of integers is a HUGEINT on DuckDB, read as a float by BI tools).
+        cast(sum(case when is_no_show then 1 else 0 end) as bigint) as no_show_count
     from with_weekday
     group by iso_day_of_week
 

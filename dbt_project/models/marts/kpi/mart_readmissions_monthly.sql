@@ -33,8 +33,9 @@ aggregated as (
     select
         month_date,
         count(*) as index_discharge_count,
-        sum(case when is_30_day_readmission then 1 else 0 end) as readmission_count,
-        sum(case when has_complete_follow_up then 0 else 1 end) as incomplete_follow_up_count
+        -- Counts as bigint (a sum of integers is a HUGEINT on DuckDB, read as a float by BI tools).
+        cast(sum(case when is_30_day_readmission then 1 else 0 end) as bigint) as readmission_count,
+        cast(sum(case when has_complete_follow_up then 0 else 1 end) as bigint) as incomplete_follow_up_count
     from index_stays
     group by month_date
 

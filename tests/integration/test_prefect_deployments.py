@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import zoneinfo
 from pathlib import Path
@@ -139,6 +140,7 @@ class Platform:
         self.port = _free_port()
         self.api = f"http://127.0.0.1:{self.port}/api"
         self.ui = f"http://127.0.0.1:{self.port}"
+        self.docs_url = f"http://127.0.0.1:{_free_port()}"
         self.env = {
             **os.environ,
             "PREFECT_HOME": str(root / "prefect_home"),
@@ -152,6 +154,7 @@ class Platform:
             "HOSPITAL_START_DATE": NETWORK.start_date.isoformat(),
             "HOSPITAL_END_DATE": END.isoformat(),
             "HOSPITAL_LOCK_TIMEOUT_SECONDS": "600",
+            "HOSPITAL_DOCS_URL": self.docs_url,  # where `hospital docs --serve` answers; artifacts link there
             "TQDM_DISABLE": "1",
             "SNOWFLAKE_PASSWORD": SECRET,
             "DBT_ENV_SECRET_SNOWFLAKE_PASSWORD": SECRET,
@@ -590,6 +593,59 @@ def test_each_dbt_node_ran_as_a_prefect_task(platform, daily_run):
     assert any(name.startswith("model ") for name in names), sorted(names)[:20]
 
 
+def test_runs_are_named_after_their_batch_and_stages_and_their_lines_read_cleanly(platform, daily_run):
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+        TaskRunFilter,
+        TaskRunFilterFlowRunId,
+    )
+
+    assert daily_run.name == INITIAL  # renamed once the scheduled run knew its batch
+    with platform.client() as client:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[daily_run.id])))  # fmt: skip
+        stages = {run.name for run in children}
+        tasks = {task.name for task in client.read_task_runs(task_run_filter=TaskRunFilter(
+            flow_run_id=TaskRunFilterFlowRunId(any_=[run.id for run in children])), limit=1000)}  # fmt: skip
+    assert {"land", "load", "gate-raw", "dbt-build", "gate-marts", "publish"} <= stages, stages
+    assert {"generate", f"load-{INITIAL}", "checkpoint-raw", "checkpoint-marts", "dbt-build", "dbt-snapshot",
+            "dbt-docs", "publish-report"} <= tasks, sorted(tasks)[:40]  # fmt: skip
+    worker = (platform.root / "worker.log").read_text(errors="replace")
+    assert "Flow run 'land'" in worker  # the flow runs' lines are in the worker's output, under their names
+    assert "Task run None" not in worker and "\x1b[" not in worker
+
+
+def test_the_run_links_open_over_http_from_the_docs_server(platform, daily_run):
+    """The link artifacts point under HOSPITAL_DOCS_URL; `hospital docs --serve` answers there with the pages,
+    and refuses the warehouse and the landing batches it must never serve."""
+    _, artifacts = _api_texts(platform)
+    keys = ("hospital-report", "hospital-data-docs", "hospital-dbt-docs")
+    links = [a["data"] for a in artifacts if a["key"] in keys and a["flow_run_id"] == daily_run.id]
+    urls = [match.group(1) if (match := re.search(r"\((http[^)]+)\)", text)) else text for text in links]
+    assert len(urls) == 3 and all(url.startswith(platform.docs_url + "/") for url in urls), urls
+    server = platform.start(str(BIN / "hospital"), "docs", "--serve", log="docs.log")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(platform.docs_url + "/", timeout=2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (platform.root / "docs.log").read_text()
+                time.sleep(0.5)
+        for url in urls:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert response.status == 200 and b"<html" in response.read(4096).lower(), url
+        for refused in ("/warehouse.duckdb", f"/landing/{INITIAL}/manifest.json", "/reports/../warehouse.duckdb"):
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(platform.docs_url + refused, timeout=10)
+            assert caught.value.code == 404, refused
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 # --- a defective batch: the gate fails, the report stays, someone hears of it -------------------------------
 
 
@@ -631,7 +687,7 @@ def _assert_gate_notification(platform: Platform, flow_run, messages: list[tuple
     assert re.search(r"failing rows", body)
     assert re.search(r"^Data Docs index: \S+", body, flags=re.MULTILINE), body
     # the failing validation's own page, over http where `hospital docs --serve` answers: it opens from the UI
-    assert re.search(r"^Over http: http://127\.0\.0\.1:8765/data_docs/validations/raw/\S+\.html$", body,
+    assert re.search(rf"^Over http: {re.escape(platform.docs_url)}/data_docs/validations/raw/\S+\.html$", body,
                      flags=re.MULTILINE), body  # fmt: skip
     assert body.rstrip().endswith(f"Flow run: {platform.ui}/runs/flow-run/{flow_run.id}")
 

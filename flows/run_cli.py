@@ -456,6 +456,31 @@ def serve(
     Exit code 2 for a bad --timezone (nothing touched), 1 when a served name belongs to a work pool.
     """
     settings_or_exit(timezone=timezone)  # an unknown time zone stops here, before Prefect or a deployment is touched
+    # Prefect's runner stops gracefully on SIGTERM (pausing what it served) once it runs; a SIGTERM before that
+    # (while Prefect loads and the deployments register) would kill the process and leave the served deployments
+    # active. Until the runner takes SIGTERM over, it ends the serve as Ctrl-C does, and they are paused here.
+    early: list[int] = []
+
+    def stop_early(signum: int, frame: Any) -> None:
+        early.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop_early)
+    served: list[Any] = []
+    persistent = False
+    try:
+        served, persistent = _serve(timezone)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if early and persistent and served:
+        from deployments.serve import pause_served
+
+        typer.echo(f"Stopped before serving began: paused {pause_served(served)} served deployment(s).")
+
+
+def _serve(timezone: str | None) -> tuple[list[Any], bool]:
     from deployments.serve import ServeConflictError, TimezoneError, check_timezone
 
     if timezone is not None:  # a zone zoneinfo knows that Prefect's cron schedules would still refuse
@@ -486,5 +511,9 @@ def serve(
         )
     # Pausing the schedules at shutdown matters on a lasting server (no one would run them); a temporary server
     # stops first and the pause would only print connection errors. Only the served deployments are paused.
-    with prefect_api():  # without PREFECT_API_URL, a temporary server of this command's own (it dies with it)
-        prefect_serve(*served, pause_on_shutdown=persistent)
+    try:
+        with prefect_api():  # without PREFECT_API_URL, a temporary server of this command's own (it dies with it)
+            prefect_serve(*served, pause_on_shutdown=persistent)
+    except KeyboardInterrupt:
+        pass
+    return served, persistent

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from generators import adt, billing, claims, facilities, payers, providers, registration, scheduling
+from generators import adt, billing, capacity, claims, facilities, payers, providers, registration, scheduling
 from generators.defects import DEFECTS_BY_SOURCE, inject_defects
 from generators.seeds import partition_rng
 from generators.timeutil import add_months, day_end, day_start, iso_utc, skip_dst_gap
@@ -183,6 +183,7 @@ def build_population(network: NetworkSpec, horizon: dt.date, timezone: str) -> W
     seed, start = network.seed, network.start_date
     site = facilities.build_facilities(seed, network.patients)
     people = registration.build_patients(seed, network.patients, start, ahead, site)
+    site = capacity.staff_facilities(seed, start, people, site)
     staff = providers.build_physicians(seed, network.patients, start, ahead, site)
     plans = payers.build_coverage(seed, start, ahead, people)
     return World(network, site, people, staff, plans, timezone)
@@ -340,7 +341,8 @@ def _write_masters(batch: _Batch, world: World, day: dt.date) -> None:
 
 
 def _inpatient_encounters(world: World, part: dict) -> billing.Encounters:
-    line = world.facilities.department_line[part["department"]]
+    line = world.facilities.department_line[part["department"]]  # the unit the bed is in
+    service = adt.SERVICE_LINE[part["dx"]]  # the diagnosis' own service (its surgery is billed whatever the bed)
     kind = adt._KIND[part["dx"]]
     return billing.Encounters(
         encounter_id=part["admission_id"],
@@ -351,7 +353,7 @@ def _inpatient_encounters(world: World, part: dict) -> billing.Encounters:
         nights=part["nights"],
         icu=line == "ICU",
         obstetric=kind == "delivery",
-        surgical=np.isin(line, ("ORTH", "SURG")) & (kind != "acute") | (line == "SURG"),
+        surgical=np.isin(service, ("ORTH", "SURG")) & (kind != "acute") | (service == "SURG"),
         emergency=part["admission_type"] == 0,
     )
 
@@ -460,7 +462,7 @@ def _billing_chunks(
 
 def _inpatient_job(state: _PoolState, part: dict, *, ensure: frozenset) -> list[tuple[Chunk, float]]:
     # The part travels with the job: workers are forked before the admissions are built.
-    key = ("inpatient", part["hospital"][0], part["month"].isoformat())
+    key = ("inpatient", part["home"], part["month"].isoformat())
     return _billing_chunks(state, _inpatient_encounters(state.world, part), part["accepted"], key, ensure)
 
 

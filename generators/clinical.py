@@ -59,6 +59,12 @@ FALLBACK = {
     "ORTH": "SURG",
     "SURG": "MED",
 }
+# A service line too small at a hospital for a unit of its own has its patients cared for in another unit (a small
+# hospital's medical-surgical unit also takes its deliveries and children); internal medicine is always a unit.
+UNIT_MERGE = {**FALLBACK, "OBGY": "MED", "PEDS": "MED"}
+# Units that take other units' patients when those are full (off-service placement): adult medical and surgical
+# units; intensive care, obstetrics and pediatrics keep their beds for their own patients.
+OVERFLOW_LINES = ("MED", "SURG", "CARD", "PULM", "NEUR", "ORTH", "ONC")
 
 
 @dataclass(frozen=True)

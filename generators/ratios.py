@@ -7,7 +7,8 @@ Sources (see docs/generator.md for the bands the tests check):
 - Dantas et al. (2018), "No-shows in appointment scheduling - a systematic literature review", Health Policy
   122(4): mean no-show rate 23% (North America ~24%); lead time and prior no-shows are the strongest predictors.
 - Change Healthcare / AHA (2020-2023) denial indices: initial denial rate ~10-12% of claims.
-- AHA Hospital Statistics: staffed-bed occupancy of US community hospitals ~65-80%.
+- AHA Hospital Statistics: staffed-bed occupancy of US community hospitals ~65-80%; small and rural hospitals are
+  emptier (HFMA 2018, "Acute care and critical access hospital occupancy rate variability by location").
 - CDC FluView / HCUP: respiratory admissions peak December-February.
 """
 
@@ -21,8 +22,11 @@ NEW_PATIENTS_PER_YEAR = 0.06  # new registrations per registered patient per yea
 ADMISSIONS_PER_PATIENT_YEAR = 0.12
 VISITS_PER_PATIENT_YEAR = 3.2
 
-# Inpatient calibration.
-TARGET_OCCUPANCY = 0.74  # staffed beds are sized so the expected midnight census fills this share
+# Inpatient capacity (generators/capacity.py): planned from the demand of the year before the start.
+TARGET_OCCUPANCY = 0.74  # a unit's staffed beds are sized so its planned midnight census fills this share
+MIN_UNIT_BEDS = 4  # a service line whose demand fills fewer beds has no unit of its own (a four-bed ICU is small)
+MAX_TURNED_AWAY = 0.05  # the network has at least the beds that turn away at most this share (Erlang B)
+PLANNING_SAMPLE_STAYS = 50_000  # index stays simulated to estimate the demand beds are planned for
 
 # Changes to existing records, per patient per year.
 ADDRESS_MOVES_PER_YEAR = 0.09

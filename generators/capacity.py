@@ -124,3 +124,20 @@ def _merge_target(line: str, units: dict[str, float]) -> str:
 def staff_facilities(seed: int, start: dt.date, patients: Patients, facilities: Facilities) -> Facilities:
     """``facilities`` with its inpatient units and their staffed beds, planned from the reference year."""
     return facilities.with_units(plan_units(facilities, reference_demand(seed, start, patients, facilities)))
+
+
+def occupancy_band(mean_census: float) -> tuple[float, float]:
+    """The occupancy band for a network whose mean midnight census is ``mean_census``.
+
+    AHA's 65-80% (``ratios.BANDS["bed_occupancy"]``) wherever Erlang's loss formula lets the network reach 65%
+    while turning away at most ``ratios.MAX_TURNED_AWAY`` of its patients. A network too small for that is held to
+    a lower end of its own: the occupancy it would have staffed so generously that it turns away only
+    ``ratios.GENEROUS_TURNED_AWAY`` (emptier than that is not small, it is overstaffed). At 2,000 patients the
+    census is ~3.5 patients: 7 beds turn away 5% (50% full), 9 beds 1% (39%), so its band is 39-80%.
+    """
+    band = ratios.BANDS["bed_occupancy"]
+    if mean_census <= 0:
+        return 0.0, band.high
+    if mean_census / max(1, beds_for_loss(mean_census, ratios.MAX_TURNED_AWAY)) >= band.low:
+        return band.low, band.high
+    return mean_census / max(1, beds_for_loss(mean_census, ratios.GENEROUS_TURNED_AWAY)), band.high

@@ -1,6 +1,6 @@
 """Pure pieces of the generator: NPI check digits, ICD-10-CM chapters, partition seeds, JSON lines, time zones,
 coverage lookups, MRNs, decimals from cents, a hospital's registered patients and their age groups, bed planning
-(Erlang's loss formula, units merged by size) and bed placement, the write-behind landing files
+(Erlang's loss formula, units merged by size, the occupancy band) and bed placement, the write-behind landing files
 and the shared memory arena in which workers hand chunks over."""
 
 from __future__ import annotations
@@ -374,6 +374,22 @@ def test_a_service_line_too_small_for_a_unit_of_its_own_is_cared_for_in_the_unit
     tiny = capacity.plan_units(site, {(0, "MED"): 2.0, (1, "MED"): 1.0})
     assert sum(tiny.values()) == capacity.beds_for_loss(3.0 * growth, ratios.MAX_TURNED_AWAY)
     assert min(capacity.plan_units(site, {}).values()) == 1
+
+
+def test_a_band_holds_a_sampled_figure_up_to_two_standard_errors_and_an_exact_one_strictly():
+    band = ratios.Band(0.11, 0.17, "~14%", "HCUP")
+    assert band.holds(0.11) and band.holds(0.17) and not band.holds(0.109)
+    assert not band.holds(0.10, standard_error=0.004)  # 0.11 - 2 x 0.004 = 0.102
+    assert band.holds(0.10, standard_error=0.006) and band.holds(0.18, standard_error=0.006)
+
+
+def test_occupancy_band_is_ahas_unless_the_network_is_too_small_to_reach_it():
+    band = ratios.BANDS["bed_occupancy"]
+    assert capacity.occupancy_band(20.0) == (band.low, band.high)
+    low, high = capacity.occupancy_band(3.5)
+    assert high == band.high
+    assert low == pytest.approx(3.5 / capacity.beds_for_loss(3.5, ratios.GENEROUS_TURNED_AWAY))
+    assert 3.5 / capacity.beds_for_loss(3.5, ratios.MAX_TURNED_AWAY) < band.low  # why it is relaxed
 
 
 def test_beds_are_planned_from_the_year_before_the_start_whatever_the_worlds_horizon():

@@ -268,6 +268,11 @@ class _Batch:
         """Append a prepared chunk (from ``arena`` if it is a slot) and record its ground truth with row numbers
         in the file."""
         if not self.wants(chunk.source):
+            # Workers hand over only the batch's sources; should anything else come, it must not stay behind.
+            if isinstance(chunk.data, Path):
+                chunk.data.unlink(missing_ok=True)
+            elif isinstance(chunk.data, Slot) and arena is not None:
+                arena.free(chunk.data)
             return
         landing = self.files[chunk.source]
         if isinstance(chunk.data, pa.Table):
@@ -433,6 +438,8 @@ def _hand_over(chunk: Chunk, arena: SlotArena | None, path: Path) -> Chunk:
 
 
 def _chunk(state: _PoolState, source: str, table: pa.Table, key: tuple, ensure: frozenset) -> Chunk:
+    if source not in state.registry.names:  # a source this batch does not write: nothing to encode or hand over
+        return Chunk(source, b"", 0)
     spec = state.registry[source]
     return prepare_chunk(table, spec, state.world.network.seed, state.defect_rate, key, source in ensure)
 

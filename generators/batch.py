@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from generators import adt, billing, claims, facilities, payers, providers, registration, scheduling
+from generators import adt, billing, capacity, claims, facilities, payers, providers, registration, scheduling
 from generators.defects import DEFECTS_BY_SOURCE, inject_defects
 from generators.seeds import partition_rng
 from generators.timeutil import add_months, day_end, day_start, iso_utc, skip_dst_gap
@@ -183,6 +183,7 @@ def build_population(network: NetworkSpec, horizon: dt.date, timezone: str) -> W
     seed, start = network.seed, network.start_date
     site = facilities.build_facilities(seed, network.patients)
     people = registration.build_patients(seed, network.patients, start, ahead, site)
+    site = capacity.staff_facilities(seed, start, people, site)
     staff = providers.build_physicians(seed, network.patients, start, ahead, site)
     plans = payers.build_coverage(seed, start, ahead, people)
     return World(network, site, people, staff, plans, timezone)
@@ -267,6 +268,11 @@ class _Batch:
         """Append a prepared chunk (from ``arena`` if it is a slot) and record its ground truth with row numbers
         in the file."""
         if not self.wants(chunk.source):
+            # Workers hand over only the batch's sources; should anything else come, it must not stay behind.
+            if isinstance(chunk.data, Path):
+                chunk.data.unlink(missing_ok=True)
+            elif isinstance(chunk.data, Slot) and arena is not None:
+                arena.free(chunk.data)
             return
         landing = self.files[chunk.source]
         if isinstance(chunk.data, pa.Table):
@@ -340,7 +346,8 @@ def _write_masters(batch: _Batch, world: World, day: dt.date) -> None:
 
 
 def _inpatient_encounters(world: World, part: dict) -> billing.Encounters:
-    line = world.facilities.department_line[part["department"]]
+    line = world.facilities.department_line[part["department"]]  # the unit the bed is in
+    service = adt.SERVICE_LINE[part["dx"]]  # the diagnosis' own service (its surgery is billed whatever the bed)
     kind = adt._KIND[part["dx"]]
     return billing.Encounters(
         encounter_id=part["admission_id"],
@@ -351,7 +358,7 @@ def _inpatient_encounters(world: World, part: dict) -> billing.Encounters:
         nights=part["nights"],
         icu=line == "ICU",
         obstetric=kind == "delivery",
-        surgical=np.isin(line, ("ORTH", "SURG")) & (kind != "acute") | (line == "SURG"),
+        surgical=np.isin(service, ("ORTH", "SURG")) & (kind != "acute") | (service == "SURG"),
         emergency=part["admission_type"] == 0,
     )
 
@@ -431,6 +438,8 @@ def _hand_over(chunk: Chunk, arena: SlotArena | None, path: Path) -> Chunk:
 
 
 def _chunk(state: _PoolState, source: str, table: pa.Table, key: tuple, ensure: frozenset) -> Chunk:
+    if source not in state.registry.names:  # a source this batch does not write: nothing to encode or hand over
+        return Chunk(source, b"", 0)
     spec = state.registry[source]
     return prepare_chunk(table, spec, state.world.network.seed, state.defect_rate, key, source in ensure)
 
@@ -460,7 +469,7 @@ def _billing_chunks(
 
 def _inpatient_job(state: _PoolState, part: dict, *, ensure: frozenset) -> list[tuple[Chunk, float]]:
     # The part travels with the job: workers are forked before the admissions are built.
-    key = ("inpatient", part["hospital"][0], part["month"].isoformat())
+    key = ("inpatient", part["home"], part["month"].isoformat())
     return _billing_chunks(state, _inpatient_encounters(state.world, part), part["accepted"], key, ensure)
 
 

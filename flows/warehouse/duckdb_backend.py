@@ -22,7 +22,7 @@ from flows.warehouse.base import (
 from flows.warehouse.duckdb_csv import load_csv
 from flows.warehouse.duckdb_json import load_json
 from flows.warehouse.duckdb_sql import catalog_type, describe_duckdb_error, ident, literal, stored_type
-from flows.warehouse.duckdb_temp import quietly
+from flows.warehouse.duckdb_temp import quietly, unregister
 from flows.warehouse.errors import SchemaDriftError, WarehouseBusyError, WarehouseLoadError
 from flows.warehouse.model import FileJob, FileLoad, FileOutcome, LoadedFile, Reject
 from flows.warehouse.resources import describe_storage, is_storage_full, memory_exhausted, storage_full
@@ -59,6 +59,8 @@ create table if not exists {REJECTS} (
 
 #: What the loader's DuckDB connection may hold in memory; beyond it DuckDB spills to ``<warehouse>.tmp``.
 MEMORY_LIMIT = "1GB"
+#: Rows per Arrow batch streamed from the staging connection into a raw table (one DuckDB row group).
+_STREAM_ROWS = 122_880
 
 
 class DuckDBWarehouse(Warehouse):
@@ -101,6 +103,11 @@ class DuckDBWarehouse(Warehouse):
             "set checkpoint_threshold = '1TB'",  # checkpoint after the commit, not inside it (see above)
         ):
             self.con.execute(setting)
+        # Files are parsed into temporary tables on a second connection of the same database, outside the batch
+        # transaction: a table dropped inside a transaction keeps its memory until the commit, so a batch of
+        # many large files would hold them all. The rows reach the raw tables as a stream of Arrow batches.
+        self.side = self.con.cursor()
+        self.side.execute("set TimeZone = 'UTC'")
         self._in_transaction = False
 
     @contextmanager
@@ -186,7 +193,7 @@ class DuckDBWarehouse(Warehouse):
         loader = load_csv if job.source.format == "csv" else load_json
         try:
             with self._translated(f"loading {job.file.name}"):
-                return loader(self.con, job, self)
+                return loader(self.side, job, self)
         except duckdb.Error as exc:
             raise WarehouseLoadError(
                 f"{job.file.name}: DuckDB could not load it ({describe_duckdb_error(exc)}); nothing was loaded. "
@@ -215,6 +222,7 @@ class DuckDBWarehouse(Warehouse):
     def close(self) -> None:
         """Close the connection (DuckDB checkpoints; a full disk leaves the log to replay, and a note)."""
         try:
+            self.side.close()
             self.con.close()
         except duckdb.Error as exc:
             if not is_storage_full(exc):
@@ -226,6 +234,23 @@ class DuckDBWarehouse(Warehouse):
         for leftover in (self.scratch_directory,):
             with contextlib.suppress(OSError):
                 leftover.rmdir()
+
+    def append(self, table: str, columns: list[str], query: str, job: FileJob) -> None:
+        """Insert the rows of ``query`` (run on the staging connection; its columns are ``columns``) into
+        ``table`` inside the batch transaction, with the file's audit values, in Arrow batches."""
+        reader = self.side.sql(query).to_arrow_reader(_STREAM_ROWS)
+        self.con.register("_stream", reader)
+        # File order is already captured in _row_number; letting DuckDB insert out of order is much faster.
+        self.con.execute("set preserve_insertion_order = false")
+        try:
+            self.con.execute(
+                f"insert into {table} ({', '.join(columns)}, _batch_id, _source_file, _file_sha256, _loaded_at) "  # noqa: S608
+                "select *, ?, ?, ?, ? from _stream",
+                [job.batch_id, job.file.name, job.facts.sha256, job.loaded_at],
+            )
+        finally:
+            unregister(self.con, "_stream")
+            quietly(self.con, "set preserve_insertion_order = true")
 
     def scratch_file(self, name: str) -> Path:
         """A path for a scratch copy of a landing file (the caller removes it)."""
@@ -281,4 +306,4 @@ class DuckDBWarehouse(Warehouse):
                 [job.batch_id, job.source.name, job.file.name, job.facts.sha256, job.loaded_at],
             )
         finally:
-            self.con.unregister("_rejects_in")
+            unregister(self.con, "_rejects_in")

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from flows.warehouse.csvscan import alone_reason, chunks, scan, text_lines
 from flows.warehouse.duckdb_sql import ident, literal, read_type
-from flows.warehouse.duckdb_temp import gap_table, quietly
+from flows.warehouse.duckdb_temp import gap_table, quietly, unregister
 from flows.warehouse.errors import FileFormatError, RowCountMismatchError
 from flows.warehouse.files import csv_dialect, normalize_encoding
 from flows.warehouse.lines import blank_lines, line_index, line_of, read_lines, write_copy
@@ -96,7 +96,7 @@ def load_csv(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWare
             numbered = numbered or _number_rows(con, job, view, rejected, loaded, base, header_lines)
             rejects, row_number, source_sql = numbered
         table = warehouse.raw_table(job)
-        _insert(con, job, table, row_number, source_sql)
+        _insert(con, job, warehouse, table, row_number, source_sql)
         warehouse.insert_rejects(job, rejects)
         notes = [] if job.facts.ends_with_newline or not job.facts.size else ["last line has no line break"]
         return FileLoad(loaded, len(rejected), sorted(rejects, key=lambda r: r.line_number)[:FIRST_BAD_LINES], notes)
@@ -412,7 +412,7 @@ def _loaded_before(
             """
         ).fetchall()
     finally:
-        con.unregister("_starts_in")
+        unregister(con, "_starts_in")
         quietly(con, "drop table if exists temp._line_gaps")
     return np.array([count for (count,) in rows], dtype=np.int64)
 
@@ -429,8 +429,11 @@ def _embedded_line_breaks(con: duckdb.DuckDBPyConnection, job: FileJob) -> int:
     return int(con.execute(f"select coalesce(sum({_line_break_sum(job)}), 0) from _stage").fetchall()[0][0])
 
 
-def _insert(con: duckdb.DuckDBPyConnection, job: FileJob, table: str, row_number: str, source_sql: str) -> None:
-    prefix = "s." if source_sql.startswith("(") else ""
+def _insert(
+    con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWarehouse, table: str, row_number: str, source: str
+) -> None:
+    """Stream the parsed rows (converted to UTC, numbered) from the staging connection into the raw table."""
+    prefix = "s." if source.startswith("(") else ""
     names, values = [], []
     for column in job.columns:
         names.append(ident(column.name))
@@ -438,14 +441,6 @@ def _insert(con: duckdb.DuckDBPyConnection, job: FileJob, table: str, row_number
         if column.type == "timestamp":
             value = f"timezone({literal(job.source.timezone)}, {value})"
         values.append(value)
-    names += ["_batch_id", "_source_file", "_row_number", "_file_sha256", "_loaded_at"]
-    values += ["?", "?", row_number, "?", "?"]
-    # File order is already captured in _row_number; letting DuckDB insert out of order is much faster.
-    con.execute("set preserve_insertion_order = false")
-    try:
-        con.execute(
-            f"insert into {table} ({', '.join(names)}) select {', '.join(values)} from {source_sql}",
-            [job.batch_id, job.file.name, job.facts.sha256, job.loaded_at],
-        )
-    finally:
-        quietly(con, "set preserve_insertion_order = true")
+    names.append("_row_number")
+    values.append(row_number)
+    warehouse.append(table, names, f"select {', '.join(values)} from {source}", job)

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from flows.warehouse.duckdb_sql import ident, literal, read_type
-from flows.warehouse.duckdb_temp import gap_table, quietly
+from flows.warehouse.duckdb_temp import gap_table, quietly, unregister
 from flows.warehouse.errors import FileFormatError, RowCountMismatchError
 from flows.warehouse.files import normalize_encoding, plan_columns
 from flows.warehouse.jsonfiles import iter_json_array, json_error_reason
@@ -34,7 +34,7 @@ from flows.warehouse.model import FIRST_BAD_LINES, FileJob, FileLoad, ReadColumn
 if TYPE_CHECKING:
     from flows.warehouse.duckdb_backend import DuckDBWarehouse
 
-_TABLES = ("_jlines", "_jrec_t", "_jbad", "_jreader", "_rej", "_scan", "_jgaps")
+_TABLES = ("_jlines", "_jrec_t", "_jx", "_jbad", "_jreader", "_rej", "_scan", "_jgaps")
 #: A delimiter no valid JSON line contains (control characters must be escaped inside JSON strings).
 _NO_DELIMITER = chr(31)
 #: Records per chunk appended from Python (array elements) or moved into raw._rejects.
@@ -68,6 +68,7 @@ def load_json(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWar
         columns, notes = _plan(con, job)
         job = replace(job, columns=columns)
         record_count = con.execute("select count(*) from _jrec").fetchall()[0][0]
+        _extract(con, job)
         _find_bad(con, job)
         bad = con.execute("select count(*) from _jbad").fetchall()[0][0]
         rows, rejected = record_count + read_rejects, bad + read_rejects
@@ -77,7 +78,7 @@ def load_json(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWar
             first = [_reject(texts, *row) for row in _bad_records(con, (0, 0), FIRST_BAD_LINES)]
             return FileLoad(loaded, rejected, first, notes, stored=False)
         table = warehouse.raw_table(job)
-        _insert(con, job, table)
+        _insert(con, job, warehouse, table)
         first = _store_rejects(con, job, warehouse, texts)
         return FileLoad(loaded, rejected, first, notes)
     finally:
@@ -170,7 +171,7 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, job: FileJob, path: Path) -> in
             "where b._blank and b._line < r._line), r.reason from _jreader_in as r"
         )
     finally:
-        con.unregister("_jreader_in")
+        unregister(con, "_jreader_in")
     return len(failed)
 
 
@@ -208,7 +209,7 @@ def _append(con: duckdb.DuckDBPyConnection, chunk: list[tuple[int, int, str]]) -
     try:
         con.execute("insert into _jrec_t select _row, _line, j from _jin")
     finally:
-        con.unregister("_jin")
+        unregister(con, "_jin")
 
 
 def _kind() -> str:
@@ -237,14 +238,19 @@ def _path(column: ReadColumn) -> str:
     return literal(f'$."{key}"')
 
 
-def _extracted(job: FileJob) -> str:
-    """A subquery of the objects of ``_jrec`` with their values as JSON (``e``) and as text (``t``) lists."""
+def _extract(con: duckdb.DuckDBPyConnection, job: FileJob) -> None:
+    """``_jx``: the objects of ``_jrec`` with their values as JSON (``e``) and as text (``t``) lists.
+
+    Materialized once: every check and the insert refer to ``e[i]`` and ``t[i]`` many times, and DuckDB,
+    inlining a subquery into those references, would parse each line dozens of times (and run out of memory).
+    The table spills to the temporary folder when it is large, and goes when the file is done.
+    """
     paths = "[" + ", ".join(_path(c) for c in job.columns) + "]"
-    return (
+    con.execute(
         # The CASE keeps DuckDB from parsing a line that is not JSON (filters may be evaluated in any order).
-        f"(select _row, _line, j, case when json_valid(j) then json_extract(j, {paths}) end as e, "
+        f"create temp table _jx as select _row, _line, case when json_valid(j) then json_extract(j, {paths}) end as e, "
         f"case when json_valid(j) then json_extract_string(j, {paths}) end as t "
-        f"from _jrec where {_kind()} = 'OBJECT') as x"
+        f"from _jrec where {_kind()} = 'OBJECT'"
     )
 
 
@@ -277,7 +283,7 @@ def _find_bad(con: duckdb.DuckDBPyConnection, job: FileJob) -> None:
         from (select _row, _line, {_kind()} as _kind from _jrec) where _kind <> 'OBJECT'
         union all
         select _row, _line, concat_ws('; ', {reasons or "null"}) as reason
-        from {_extracted(job)} where {any_failure}
+        from _jx where {any_failure}
         """
     )
 
@@ -291,21 +297,15 @@ def _value(column: ReadColumn, i: int, zone: str) -> str:
     return f"timezone({literal(zone)}, {value})" if column.type == "timestamp" else value
 
 
-def _insert(con: duckdb.DuckDBPyConnection, job: FileJob, table: str) -> None:
-    names = [ident(c.name) for c in job.columns]
-    values = [_value(c, i, job.source.timezone) for i, c in enumerate(job.columns, start=1)]
-    names += ["_batch_id", "_source_file", "_row_number", "_file_sha256", "_loaded_at"]
-    values += ["?", "?", "x._row", "?", "?"]
+def _insert(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWarehouse, table: str) -> None:
+    """Stream the accepted records, cast to the registry types, from the staging connection into the raw table."""
+    names = [ident(c.name) for c in job.columns] + ["_row_number"]
+    values = [_value(c, i, job.source.timezone) for i, c in enumerate(job.columns, start=1)] + ["x._row"]
+    query = f"select {', '.join(values)} from _jx as x anti join _jbad as b on x._row = b._row"
     con.execute(f"set TimeZone = {literal(job.source.timezone)}")  # timestamptz values without an offset
-    con.execute("set preserve_insertion_order = false")  # order is kept in _row_number
     try:
-        con.execute(
-            f"insert into {table} ({', '.join(names)}) select {', '.join(values)} "
-            f"from {_extracted(job)} anti join _jbad as b on x._row = b._row",
-            [job.batch_id, job.file.name, job.facts.sha256, job.loaded_at],
-        )
+        warehouse.append(table, names, query, job)
     finally:
-        quietly(con, "set preserve_insertion_order = true")
         quietly(con, "set TimeZone = 'UTC'")
 
 

@@ -16,6 +16,12 @@ def quietly(con: duckdb.DuckDBPyConnection, statement: str) -> None:
         con.execute(statement)
 
 
+def unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Unregister a Python object (DuckDB drops a view: on an aborted transaction that would hide the error)."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.unregister(name)
+
+
 def gap_table(con: duckdb.DuckDBPyConnection, name: str, gap: np.ndarray, position: np.ndarray) -> None:
     """A temp table (``_gap``, ``_skipped``): for each distinct gap, how many skipped items come up to it."""
     last = np.append(gap[1:] != gap[:-1], True) if len(gap) else np.zeros(0, dtype=bool)
@@ -24,4 +30,4 @@ def gap_table(con: duckdb.DuckDBPyConnection, name: str, gap: np.ndarray, positi
     try:
         con.execute(f"create temp table {name} as select * from _gaps_in")  # noqa: S608 (a constant name)
     finally:
-        con.unregister("_gaps_in")
+        unregister(con, "_gaps_in")

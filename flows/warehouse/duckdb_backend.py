@@ -23,7 +23,7 @@ from flows.warehouse.duckdb_csv import load_csv
 from flows.warehouse.duckdb_json import load_json
 from flows.warehouse.duckdb_sql import catalog_type, describe_duckdb_error, ident, literal, stored_type
 from flows.warehouse.duckdb_temp import quietly, unregister
-from flows.warehouse.errors import SchemaDriftError, WarehouseBusyError, WarehouseLoadError
+from flows.warehouse.errors import FileFormatError, SchemaDriftError, WarehouseBusyError, WarehouseLoadError
 from flows.warehouse.model import FileJob, FileLoad, FileOutcome, LoadedFile, Reject
 from flows.warehouse.resources import describe_storage, is_storage_full, memory_exhausted, storage_full
 
@@ -109,6 +109,8 @@ class DuckDBWarehouse(Warehouse):
         self.side = self.con.cursor()
         self.side.execute("set TimeZone = 'UTC'")
         self._in_transaction = False
+        #: True after DuckDB failed a checkpoint (a full disk): the connection can run nothing more.
+        self.invalidated = False
 
     @contextmanager
     def _translated(self, what: str, file: str | None = None) -> Iterator[None]:
@@ -169,19 +171,24 @@ class DuckDBWarehouse(Warehouse):
             self._checkpoint()
         finally:
             self._in_transaction = False
-            quietly(self.con, "set TimeZone = 'UTC'")
+            if not self.invalidated:
+                quietly(self.con, "set TimeZone = 'UTC'")
 
     def _rollback(self) -> None:
         with contextlib.suppress(duckdb.TransactionException):  # a failed commit ended the transaction already
             self.con.execute("rollback")
 
     def _checkpoint(self) -> None:
-        """Write the committed batch from the log into the database file; a full disk only delays it."""
+        """Write the committed batch from the log into the database file; a full disk only delays it.
+
+        DuckDB treats a failed checkpoint as fatal: this connection can do nothing more (``invalidated``), but the
+        batch is committed in the log and replayed when the warehouse is next opened."""
         try:
             self.con.execute("checkpoint")
         except duckdb.Error as exc:
             if not is_storage_full(exc):
                 raise
+            self.invalidated = True
             self.notes.append(
                 f"the batch is committed in the write-ahead log {self.path.name}.wal, but moving it into "
                 f"{self.path.name} failed: no space left on {describe_storage(self.path)}. DuckDB replays the "
@@ -198,6 +205,11 @@ class DuckDBWarehouse(Warehouse):
             raise WarehouseLoadError(
                 f"{job.file.name}: DuckDB could not load it ({describe_duckdb_error(exc)}); nothing was loaded. "
                 "Check the file against its registry entry (delimiter, quoting, encoding) and re-run",
+                file=job.file.name,
+            ) from exc
+        except OSError as exc:  # reading the landing file, or writing a scratch copy of it (a full disk is above)
+            raise FileFormatError(
+                f"{job.file.name}: cannot be read ({exc.strerror}); nothing was loaded. Check the file and re-run",
                 file=job.file.name,
             ) from exc
 
@@ -221,19 +233,20 @@ class DuckDBWarehouse(Warehouse):
 
     def close(self) -> None:
         """Close the connection (DuckDB checkpoints; a full disk leaves the log to replay, and a note)."""
+        with contextlib.suppress(OSError):  # scratch copies are removed as they are used; the folder goes too
+            self.scratch_directory.rmdir()
         try:
             self.side.close()
             self.con.close()
         except duckdb.Error as exc:
             if not is_storage_full(exc):
                 raise
-            self.notes.append(
-                f"closing the warehouse could not checkpoint it (no space left on {describe_storage(self.path)}); "
-                "committed batches are kept in its write-ahead log and replayed on the next open"
-            )
-        for leftover in (self.scratch_directory,):
-            with contextlib.suppress(OSError):
-                leftover.rmdir()
+            if not self.invalidated:  # else the failed checkpoint is noted already
+                self.notes.append(
+                    f"closing the warehouse could not checkpoint it (no space left on "
+                    f"{describe_storage(self.path)}); committed batches are kept in its write-ahead log and "
+                    "replayed on the next open"
+                )
 
     def append(self, table: str, columns: list[str], query: str, job: FileJob) -> None:
         """Insert the rows of ``query`` (run on the staging connection; its columns are ``columns``) into

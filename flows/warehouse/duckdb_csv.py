@@ -1,9 +1,10 @@
 """Loading a delimited file with DuckDB's ``read_csv``: typed parse, rejects, exact line numbers, insert.
 
-The file is parsed once into a temporary table (its ``rowid`` keeps file order); unparseable rows land in
-DuckDB's rejects tables. Line numbers come from the rejects' byte offsets, never from the parser's line
-counter, and every physical line of the file must be accounted for (header, loaded row, rejected row,
-blank line, or a line break inside a quoted value) or the file fails.
+The file is parsed into a temporary table on the staging connection (its ``rowid`` keeps file order), outside
+the batch transaction, and the numbered rows stream into the raw table (``DuckDBWarehouse.append``);
+unparseable rows land in DuckDB's rejects tables. Line numbers come from the rejects' byte offsets, never
+from the parser's line counter, and every physical line of the file must be accounted for (header, loaded
+row, rejected row, blank line, or a line break inside a quoted value) or the file fails.
 
 A quote left open makes a parser read the following lines into one bad record, and DuckDB's recovery after
 a quoting fault is not reliable (it may resume in the middle of a line, or report the wrong line). So when
@@ -107,8 +108,7 @@ def load_csv(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWare
 
 
 def _drop_stage(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the temporary tables; on a transaction DuckDB has aborted, the rollback drops them instead (and a
-    statement here would replace the real error with "transaction is aborted")."""
+    """Drop the staging tables (quietly: a failing clean-up must never replace the error that ended the load)."""
     for name in _STAGE_TABLES:
         quietly(con, f"drop table if exists temp.{name}")
 

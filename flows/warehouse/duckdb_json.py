@@ -89,7 +89,7 @@ def load_json(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWar
 
 
 def _drop(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the temporary view and tables; on a transaction DuckDB aborted, the rollback drops them instead."""
+    """Drop the temporary view and tables of the staging connection (quietly: never over an earlier error)."""
     quietly(con, "drop view if exists temp._jrec")
     for name in _TABLES:
         quietly(con, f"drop table if exists temp.{name}")

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from flows.registry import Registry
 from flows.warehouse import snowflake_sql as sql
 from flows.warehouse.base import AUDIT_COLUMNS, LEDGER_SCHEMA, LEDGER_TABLE, RAW_SCHEMA, Warehouse
-from flows.warehouse.errors import SchemaDriftError, WarehouseLoadError
+from flows.warehouse.errors import FileFormatError, SchemaDriftError, WarehouseLoadError
 from flows.warehouse.model import (
     FIRST_BAD_LINES,
     FileJob,
@@ -39,6 +39,7 @@ from flows.warehouse.model import (
     Reject,
     exceeds_reject_threshold,
 )
+from flows.warehouse.resources import is_storage_full, storage_full
 from flows.warehouse.snowflake_parse import ParsedFile, parse_file, staged_copy
 
 _CHUNK = 500  # rows per multi-row INSERT
@@ -215,7 +216,12 @@ class SnowflakeWarehouse(Warehouse):
         folder = Path(tempfile.mkdtemp(prefix="hospital-put-"))
         try:
             local = folder / job.file.name
-            staged_copy(job, parsed, local)
+            try:
+                staged_copy(job, parsed, local)
+            except OSError as exc:
+                if is_storage_full(exc):
+                    raise storage_full(exc, folder, f"copying {job.file.name} to PUT it") from None
+                raise FileFormatError(f"{job.file.name}: cannot be read ({exc.strerror})", file=job.file.name) from exc
             self.run(sql.put(job, local))
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.registry import Registry, Source
+from flows.warehouse.batchdir import BatchDir, refusal
 from flows.warehouse.errors import (
     BatchIdError,
     BatchNotFoundError,
@@ -54,19 +55,28 @@ def batch_folder(landing: Path, batch_id: str) -> Path:
     folder = landing / validate_batch_id(batch_id)
     if folder.resolve().parent != landing.resolve():
         raise BatchIdError(f"batch id {batch_id!r} resolves outside the landing folder {landing}")
+    if folder.is_symlink():
+        raise BatchIdError(f"batch {batch_id}: {folder} is a symbolic link; a batch folder must be a real folder")
     if not folder.is_dir():
         raise BatchNotFoundError(f"batch {batch_id}: no folder {folder}; land the batch first (hospital generate)")
     return folder
 
 
-def plan_batch(folder: Path, registry: Registry, batch_id: str) -> BatchPlan:
-    """List the batch's files with their sources: from manifest.json, or else by the registry's patterns."""
-    if not folder.is_dir():
-        raise BatchNotFoundError(f"batch {batch_id}: {folder} is not a folder")
-    manifest_path = folder / MANIFEST
-    if manifest_path.is_file():
-        return _plan_from_manifest(folder, registry, batch_id, _read_manifest(manifest_path))
-    return _plan_from_patterns(folder, registry, batch_id)
+def plan_batch(folder: Path, registry: Registry, batch_id: str, directory: BatchDir | None = None) -> BatchPlan:
+    """List the batch's files with their sources: from manifest.json, or else by the registry's patterns.
+
+    Every listed file must be a regular file of the folder (checked with ``lstat``, before anything is opened):
+    links, even to files inside the folder, FIFOs, devices and folders are refused, naming the entry.
+    """
+    if directory is None:
+        with BatchDir(folder) as opened:
+            return plan_batch(folder, registry, batch_id, opened)
+    kind = directory.kind(MANIFEST)
+    if kind is None:
+        return _plan_from_patterns(directory, registry, batch_id)
+    if kind != "regular file":
+        raise refusal(MANIFEST, kind)
+    return _plan_from_manifest(directory, registry, batch_id, _read_manifest(directory))
 
 
 def verify_against_manifest(planned: PlannedFile, facts: FileFacts) -> None:
@@ -86,17 +96,44 @@ def verify_against_manifest(planned: PlannedFile, facts: FileFacts) -> None:
         )
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
+def _read_manifest(directory: BatchDir) -> dict[str, Any]:
+    where = f"{directory.path / MANIFEST}"
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path}: manifest.json cannot be read ({type(exc).__name__})", file=MANIFEST) from exc
+        data = directory.read_small(MANIFEST)
+    except OSError as exc:
+        raise ManifestError(
+            f"{where}: manifest.json cannot be read ({exc.strerror}); check its permissions and re-run", file=MANIFEST
+        ) from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, column = _position(data[: exc.start].decode("utf-8", errors="replace"), len(data[: exc.start]))
+        raise ManifestError(
+            f"{where} line {line} column {column}: byte {exc.start + 1} is not valid UTF-8; manifest.json must "
+            "be UTF-8 JSON. Ask the sender to re-send the batch, or fix the manifest",
+            file=MANIFEST,
+        ) from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(
+            f"{where} line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg}). Ask the sender to "
+            "re-send the batch, or fix the manifest at that place and re-run",
+            file=MANIFEST,
+        ) from exc
     if not isinstance(document, dict) or not isinstance(document.get("files"), list):
-        raise ManifestError(f"{path}: manifest.json must be an object with a 'files' list", file=MANIFEST)
+        raise ManifestError(f"{where}: manifest.json must be an object with a 'files' list", file=MANIFEST)
     return document
 
 
-def _plan_from_manifest(folder: Path, registry: Registry, batch_id: str, manifest: dict[str, Any]) -> BatchPlan:
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of ``offset`` in ``text``."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _plan_from_manifest(directory: BatchDir, registry: Registry, batch_id: str, manifest: dict[str, Any]) -> BatchPlan:
+    folder = directory.path
     declared_id = manifest.get("batch_id")
     if declared_id is not None and declared_id != batch_id:
         raise ManifestError(
@@ -111,7 +148,7 @@ def _plan_from_manifest(folder: Path, registry: Registry, batch_id: str, manifes
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ManifestError(f"manifest.json lists {', '.join(duplicates)} more than once", file=duplicates[0])
-    missing = [planned.name for planned in files if not planned.path.is_file()]
+    missing = [planned.name for planned in files if directory.kind(planned.name) is None]
     if missing:
         raise ManifestError(
             f"{missing[0]}: listed in manifest.json but missing from the batch folder"
@@ -119,13 +156,15 @@ def _plan_from_manifest(folder: Path, registry: Registry, batch_id: str, manifes
             + "; ask the sender to deliver it, or correct the manifest",
             file=missing[0],
         )
+    for planned in files:
+        directory.require_regular(planned.name)
     ignored = {MANIFEST}
     ground_truth = manifest.get("ground_truth")
     if isinstance(ground_truth, dict):  # {"file": ...} as well as a plain name
         ground_truth = ground_truth.get("file")
-    if isinstance(ground_truth, str):  # the defects' answer key: not data, never loaded
+    if isinstance(ground_truth, str):  # the defects' answer key: not data, never opened
         ignored.add(_plain_name(ground_truth, "ground_truth"))
-    undeclared = sorted(p.name for p in folder.iterdir() if p.name not in ignored and p.name not in names)
+    undeclared = [name for name in directory.names() if name not in ignored and name not in names]
     if undeclared:
         raise ManifestError(
             f"{undeclared[0]}: present in the batch folder but not listed in manifest.json"
@@ -206,13 +245,16 @@ def _match_source(registry: Registry, name: str) -> Source:
     return matches[0]
 
 
-def _plan_from_patterns(folder: Path, registry: Registry, batch_id: str) -> BatchPlan:
+def _plan_from_patterns(directory: BatchDir, registry: Registry, batch_id: str) -> BatchPlan:
     files = []
-    for path in sorted(folder.iterdir()):
-        _plain_name(path.name, "folder")
-        if not path.is_file():
-            raise ManifestError(f"{path.name}: is not a regular file; a batch folder holds files only", file=path.name)
-        files.append(PlannedFile(name=path.name, path=path, source=_match_source(registry, path.name)))
+    for name in directory.names():
+        if not _FILE_NAME_RE.fullmatch(name) or ".." in name:
+            raise ManifestError(
+                f"{name!r}: not a plain file name (letters, digits, '.', '_', '-', ' '); rename or remove it",
+                file=name,
+            )
+        directory.require_regular(name)
+        files.append(PlannedFile(name=name, path=directory.path / name, source=_match_source(registry, name)))
     if not files:
-        raise ManifestError(f"batch {batch_id}: the folder {folder} is empty", file=MANIFEST)
-    return BatchPlan(batch_id, folder, files, has_manifest=False, notes=[NO_MANIFEST_NOTE])
+        raise ManifestError(f"batch {batch_id}: the folder {directory.path} is empty", file=MANIFEST)
+    return BatchPlan(batch_id, directory.path, files, has_manifest=False, notes=[NO_MANIFEST_NOTE])

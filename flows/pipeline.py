@@ -90,8 +90,10 @@ def safe_message(error: BaseException, *, stage: str | None = None, home: Path |
     """The error's message when it is one of the platform's own (they never quote data values), else its type.
 
     A full disk anywhere in the error's chain is named as such, with the file system and what was kept."""
+    from flows.warehouse.errors import LoadError
+
     full = disk_full(error)
-    if full is not None:
+    if full is not None and not isinstance(error, LoadError):  # the loader names the full file system itself
         where = f" on the file system of {home}" if home is not None else ""
         free = ""
         if home is not None and home.exists():

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from flows.registry import Source, load_registry
+from flows.contracts.registry import Source, load_registry
 from flows.warehouse import load_batch, open_warehouse
 from flows.warehouse.duckdb_backend import MEMORY_LIMIT
 

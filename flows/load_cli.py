@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows.registry import DEFAULT_REGISTRY, RegistryError, load_registry
+from flows.contracts.registry import DEFAULT_REGISTRY, RegistryError, load_registry
 from flows.settings import Settings
 from flows.warehouse import LoadError, batch_folder, load_batch, open_warehouse, render_summary
 from flows.warehouse.errors import BatchIdError, BatchNotFoundError, WarehouseConfigError

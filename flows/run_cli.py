@@ -75,7 +75,7 @@ class _OneMessage(logging.Filter):
 
 
 def _is_own(error: BaseException) -> bool:
-    from flows.pipeline import own_error
+    from flows.errors import own_error
 
     return own_error(error)
 
@@ -127,7 +127,7 @@ def _print_result(result: dict[str, Any], settings: Settings) -> None:
 
 def _print_failure(error: BaseException | None, settings: Settings, batch_id: str | None) -> None:
     from flows import runs
-    from flows.pipeline import safe_message
+    from flows.errors import safe_message
 
     typer.secho("\nThe run failed; the last published report stays the latest.", err=True, fg=typer.colors.RED)
     try:
@@ -212,17 +212,17 @@ def _run_flow(flow: Any, verbose: bool, dbt_node_tasks: bool | None, **parameter
 def checked_batch(batch: str | None, settings: Settings) -> str | None:
     """The batch id a run processes (None: the next one), or exit 2 for an id that is path-like, an impossible
     simulator id, or neither a simulator id nor a landed batch."""
-    from flows.batch_ids import PipelineConfigError, check_batch_id, parse_batch_id
+    from flows.contracts.batch_ids import BatchId, InvalidBatchId, check_batch_id
 
     if batch is None:
-        return f"initial-{settings.start_date:%Y%m%d}-{settings.end_date:%Y%m%d}"
+        return BatchId.initial(settings.start_date, settings.end_date).text
     if batch == "next":
         return None
     try:
-        check_batch_id(batch, settings.start_date)
-    except PipelineConfigError as exc:
+        parsed = check_batch_id(batch, settings.start_date)
+    except InvalidBatchId as exc:
         fail(f"--batch: {exc}")
-    if parse_batch_id(batch)[0] == "delivered" and not settings.paths.batch(batch).is_dir():
+    if parsed.kind == "delivered" and not settings.paths.batch(batch).is_dir():
         fail(
             f"--batch: batch {batch!r} has not landed in {settings.paths.landing} and is not a simulator id "
             "(initial-YYYYMMDD-YYYYMMDD, daily-YYYYMMDD); deliver it there first, or use 'next'"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from flows.registry import Registry, Source
+from flows.contracts.batch_ids import InvalidBatchId
+from flows.contracts.batch_ids import validate_batch_id as contract_validate
+from flows.contracts.manifest import MANIFEST, InvalidManifest, Manifest, is_plain_name, parse_manifest
+from flows.contracts.registry import Registry, Source
 from flows.warehouse.batchdir import BatchDir, refusal
 from flows.warehouse.errors import (
     BatchIdError,
@@ -19,10 +19,6 @@ from flows.warehouse.errors import (
 )
 from flows.warehouse.model import FileFacts, PlannedFile
 
-BATCH_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,254}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-MANIFEST = "manifest.json"
 NO_MANIFEST_NOTE = (
     "no manifest.json: files were matched to sources by the registry's patterns; "
     "their row counts and checksums were not checked against a sender's manifest"
@@ -41,13 +37,12 @@ class BatchPlan:
 
 
 def validate_batch_id(batch_id: str) -> str:
-    """Return ``batch_id`` if it is a plain folder name; raise ``BatchIdError`` otherwise (before any I/O)."""
-    if not isinstance(batch_id, str) or not BATCH_ID_RE.fullmatch(batch_id) or ".." in batch_id:
-        raise BatchIdError(
-            f"batch id {batch_id!r} is not valid: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (no path separators or '..')"
-        )
-    return batch_id
+    """Return ``batch_id`` if it is a valid batch id (``flows.contracts.batch_ids``); raise ``BatchIdError``
+    otherwise (before any I/O)."""
+    try:
+        return contract_validate(batch_id)
+    except InvalidBatchId as exc:
+        raise BatchIdError(str(exc)) from None
 
 
 def batch_folder(landing: Path, batch_id: str) -> Path:
@@ -96,7 +91,7 @@ def verify_against_manifest(planned: PlannedFile, facts: FileFacts) -> None:
         )
 
 
-def _read_manifest(directory: BatchDir) -> dict[str, Any]:
+def _read_manifest(directory: BatchDir) -> Manifest:
     where = f"{directory.path / MANIFEST}"
     try:
         data = directory.read_small(MANIFEST)
@@ -105,49 +100,31 @@ def _read_manifest(directory: BatchDir) -> dict[str, Any]:
             f"{where}: manifest.json cannot be read ({exc.strerror}); check its permissions and re-run", file=MANIFEST
         ) from exc
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line, column = _position(data[: exc.start].decode("utf-8", errors="replace"), len(data[: exc.start]))
-        raise ManifestError(
-            f"{where} line {line} column {column}: byte {exc.start + 1} is not valid UTF-8; manifest.json must "
-            "be UTF-8 JSON. Ask the sender to re-send the batch, or fix the manifest",
-            file=MANIFEST,
-        ) from exc
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(
-            f"{where} line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg}). Ask the sender to "
-            "re-send the batch, or fix the manifest at that place and re-run",
-            file=MANIFEST,
-        ) from exc
-    if not isinstance(document, dict) or not isinstance(document.get("files"), list):
-        raise ManifestError(f"{where}: manifest.json must be an object with a 'files' list", file=MANIFEST)
-    return document
+        return parse_manifest(data, where)
+    except InvalidManifest as exc:
+        raise ManifestError(str(exc), file=exc.file) from exc
 
 
-def _position(text: str, offset: int) -> tuple[int, int]:
-    """1-based line and column of ``offset`` in ``text``."""
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
-def _plan_from_manifest(directory: BatchDir, registry: Registry, batch_id: str, manifest: dict[str, Any]) -> BatchPlan:
+def _plan_from_manifest(directory: BatchDir, registry: Registry, batch_id: str, manifest: Manifest) -> BatchPlan:
     folder = directory.path
-    declared_id = manifest.get("batch_id")
-    if declared_id is not None and declared_id != batch_id:
+    if manifest.batch_id is not None and manifest.batch_id != batch_id:
         raise ManifestError(
-            f"batch {batch_id}: manifest.json declares batch_id {declared_id!r}; "
+            f"batch {batch_id}: manifest.json declares batch_id {manifest.batch_id!r}; "
             "the folder name and the manifest must agree",
             file=MANIFEST,
         )
-    files: list[PlannedFile] = []
-    for position, entry in enumerate(manifest["files"], start=1):
-        files.append(_planned_from_entry(folder, registry, entry, position))
+    files = [
+        PlannedFile(
+            name=entry.file,
+            path=folder / entry.file,
+            source=_source_for_entry(registry, entry.file, entry.source),
+            declared_rows=entry.rows,
+            declared_size=entry.bytes,
+            declared_sha256=entry.sha256,
+        )
+        for entry in manifest.files
+    ]
     names = [planned.name for planned in files]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ManifestError(f"manifest.json lists {', '.join(duplicates)} more than once", file=duplicates[0])
     missing = [planned.name for planned in files if directory.kind(planned.name) is None]
     if missing:
         raise ManifestError(
@@ -159,11 +136,8 @@ def _plan_from_manifest(directory: BatchDir, registry: Registry, batch_id: str, 
     for planned in files:
         directory.require_regular(planned.name)
     ignored = {MANIFEST}
-    ground_truth = manifest.get("ground_truth")
-    if isinstance(ground_truth, dict):  # {"file": ...} as well as a plain name
-        ground_truth = ground_truth.get("file")
-    if isinstance(ground_truth, str):  # the defects' answer key: not data, never opened
-        ignored.add(_plain_name(ground_truth, "ground_truth"))
+    if manifest.ground_truth_file is not None:  # the defects' answer key: not data, never opened
+        ignored.add(manifest.ground_truth_file)
     undeclared = [name for name in directory.names() if name not in ignored and name not in names]
     if undeclared:
         raise ManifestError(
@@ -173,41 +147,6 @@ def _plan_from_manifest(directory: BatchDir, registry: Registry, batch_id: str, 
             file=undeclared[0],
         )
     return BatchPlan(batch_id, folder, files, has_manifest=True)
-
-
-def _planned_from_entry(folder: Path, registry: Registry, entry: object, position: int) -> PlannedFile:
-    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-        raise ManifestError(f"manifest.json files[{position}] has no 'file' name", file=MANIFEST)
-    name = _plain_name(entry["file"], f"files[{position}]")
-    source = _source_for_entry(registry, name, entry.get("source"))
-    sha = entry.get("sha256")
-    if sha is not None and (not isinstance(sha, str) or not _SHA256_RE.fullmatch(sha)):
-        raise ManifestError(f"{name}: manifest sha256 is not 64 lower-case hex digits", file=name)
-    return PlannedFile(
-        name=name,
-        path=folder / name,
-        source=source,
-        declared_rows=_count(entry, "rows", name),
-        declared_size=_count(entry, "bytes", name),
-        declared_sha256=sha,
-    )
-
-
-def _count(entry: dict[str, Any], key: str, name: str) -> int | None:
-    value = entry.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ManifestError(f"{name}: manifest '{key}' must be a non-negative integer", file=name)
-    return value
-
-
-def _plain_name(name: str, where: str) -> str:
-    if not _FILE_NAME_RE.fullmatch(name) or ".." in name:
-        raise ManifestError(
-            f"manifest.json {where}: {name!r} is not a plain file name (no folders, no '..')", file=MANIFEST
-        )
-    return name
 
 
 def _source_for_entry(registry: Registry, name: str, source_name: object) -> Source:
@@ -248,7 +187,7 @@ def _match_source(registry: Registry, name: str) -> Source:
 def _plan_from_patterns(directory: BatchDir, registry: Registry, batch_id: str) -> BatchPlan:
     files = []
     for name in directory.names():
-        if not _FILE_NAME_RE.fullmatch(name) or ".." in name:
+        if not is_plain_name(name):
             raise ManifestError(
                 f"{name!r}: not a plain file name (letters, digits, '.', '_', '-', ' '); rename or remove it",
                 file=name,

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from flows.registry import Source
+from flows.contracts.registry import Source
 from flows.warehouse.batchdir import OpenedFile
 from flows.warehouse.errors import FileFormatError, SchemaDriftError
 from flows.warehouse.model import FileFacts, ReadColumn

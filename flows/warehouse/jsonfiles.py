@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-from flows.registry import Source
+from flows.contracts.registry import Source
 from flows.warehouse.errors import FileFormatError
 from flows.warehouse.files import normalize_encoding, plan_columns
 from flows.warehouse.lines import CHUNK, normalized_chunks

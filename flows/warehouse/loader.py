@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from flows.registry import Registry
+from flows.contracts.registry import Registry
 from flows.warehouse.base import Warehouse
 from flows.warehouse.batch import MANIFEST, BatchPlan, plan_batch, validate_batch_id, verify_against_manifest
 from flows.warehouse.batchdir import BatchDir, OpenedFile

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from flows.registry import Source
+from flows.contracts.registry import Source
 from flows.warehouse.errors import LoadError
 
 Outcome = Literal["loaded", "skipped", "failed"]

@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-from flows.registry import Registry
+from flows.contracts.registry import Registry
 from flows.warehouse import snowflake_sql as sql
 from flows.warehouse.base import AUDIT_COLUMNS, LEDGER_SCHEMA, LEDGER_TABLE, RAW_SCHEMA, Warehouse
 from flows.warehouse.errors import FileFormatError, SchemaDriftError, WarehouseLoadError

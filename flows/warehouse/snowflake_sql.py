@@ -12,7 +12,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from flows.registry import Source
+from flows.contracts.registry import Source
 from flows.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, RAW_SCHEMA, REJECTS_TABLE
 from flows.warehouse.files import normalize_encoding
 from flows.warehouse.model import FileJob, ReadColumn

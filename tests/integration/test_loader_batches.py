@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.warehouse import load_batch, open_warehouse
 from flows.warehouse.errors import WarehouseBusyError
 
@@ -107,7 +107,7 @@ def test_loader_reruns_a_failed_batch_once_fixed(tmp_path: Path) -> None:
 _KILLED_LOAD = """
 import sys, time
 from pathlib import Path
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.warehouse import load_batch, open_warehouse
 
 marker = Path(sys.argv[3])

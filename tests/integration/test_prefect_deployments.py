@@ -46,7 +46,7 @@ import duckdb
 import pytest
 
 from flows import runs
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from generators.batch import NetworkSpec, generate_initial
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

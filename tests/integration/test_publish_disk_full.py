@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from expectations.results import CheckpointOutcome, ExpectationOutcome
-from flows.pipeline import disk_full, safe_message
+from flows.errors import disk_full, safe_message
 from reports import PublishError, publish
 from reports.samples import sample_marts, write_sample_warehouse
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.settings import Settings
 from generators.batch import SIMULATED_SOURCES, NetworkSpec, generate_initial
 from generators.capacity import occupancy_band

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.warehouse.batch import batch_folder, plan_batch, validate_batch_id
 from flows.warehouse.batchdir import BatchDir
 from flows.warehouse.csvscan import alone_reason, scan, text_lines

@@ -2,7 +2,7 @@
 
 from expectations.checkpoints import build_checkpoint, build_context, run_checkpoint
 from expectations.datadocs import PruneReport, prune
-from expectations.results import CheckpointOutcome, ExpectationOutcome, QualityGateFailed, ValidationPage
+from flows.contracts.quality import CheckpointOutcome, ExpectationOutcome, QualityGateFailed, ValidationPage
 
 __all__ = [
     "CheckpointOutcome",

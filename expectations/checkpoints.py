@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-import duckdb
 import great_expectations as gx
 from great_expectations.checkpoint import UpdateDataDocsAction
 from great_expectations.checkpoint.checkpoint import CheckpointResult
@@ -36,7 +35,6 @@ from expectations.dialects import DIALECTS
 from expectations.duckdb_support import DuckDBDatasource, check_versions, duckdb_connection_string
 from expectations.marts_suites import DEFAULT_MARTS_RULES, load_marts_rules, marts_suites
 from expectations.raw_suites import load_raw_rules, raw_suites, read_manifest, rules_file_for
-from expectations.results import CheckpointOutcome, ExpectationOutcome, QualityGateFailed, ValidationPage
 from expectations.rules import DEFAULT_THRESHOLDS, SuiteSpec, load_thresholds
 from expectations.snowflake_support import (
     SNOWFLAKE_URL,
@@ -45,7 +43,9 @@ from expectations.snowflake_support import (
     enable_snowflake_dialect,
     register_connector,
 )
+from flows.contracts.quality import CheckpointOutcome, ExpectationOutcome, QualityGateFailed, ValidationPage
 from flows.contracts.registry import Registry, load_registry
+from flows.warehouse.resource import SnowflakeResource, WarehouseResource, as_resource
 
 __all__ = [
     "RESULT_FORMAT",
@@ -189,6 +189,7 @@ def run_checkpoint(
     warehouse: str = "duckdb",
     results_dir: Path | None = None,
     snowflake_connect: Callable[[], Any] | None = None,
+    resource: WarehouseResource | None = None,
 ) -> CheckpointOutcome:
     """Run the ``raw`` (one batch) or ``marts`` checkpoint; Data Docs are rebuilt pass or fail.
 
@@ -198,15 +199,29 @@ def run_checkpoint(
     ``raise_on_failure`` is set. Validation results (counts only) are kept in ``results_dir``, default
     ``gx_results`` beside ``data_docs_dir`` in the data home, so Data Docs index every run.
 
-    ``warehouse="duckdb"`` validates the file ``warehouse_path``; ``warehouse="snowflake"`` validates either
-    checkpoint in Snowflake on connections from ``snowflake_connect`` (see :func:`add_snowflake_datasource`).
+    ``resource`` is the warehouse resource (``flows.warehouse.resource``: what the pipeline passes); without it,
+    ``warehouse="duckdb"`` validates the file ``warehouse_path`` and ``warehouse="snowflake"`` validates
+    Snowflake on connections from ``snowflake_connect`` (see :func:`add_snowflake_datasource`).
     """
+    if resource is not None:
+        warehouse = resource.kind
+        warehouse_path = getattr(resource, "path", None)
+        snowflake_connect = getattr(resource, "connect", None)
     _check_arguments(checkpoint, warehouse, batch_id, warehouse_path, snowflake_connect)
+    if resource is None:
+        resource = (
+            as_resource(warehouse_path)
+            if warehouse == "duckdb"
+            else SnowflakeResource(
+                snowflake_connect, home=data_docs_dir.parent, account="(snowflake_connect)", database=None
+            )
+        )  # type: ignore[arg-type]
     data_docs_dir = data_docs_dir.absolute()  # the outcome's page paths are absolute, whatever the caller passed
     started = time.perf_counter()
     thresholds = load_thresholds(config or DEFAULT_THRESHOLDS, checkpoint)
-    snowflake = warehouse == "snowflake"
-    tables = _snowflake_tables(snowflake_connect) if snowflake else _tables(warehouse_path)  # type: ignore[arg-type]
+    with resource.session() as session:
+        tables = session.tables()
+        columns = session.columns() if checkpoint == "marts" else {}
     if checkpoint == "raw":
         registry = registry or load_registry()
         rule_file = rules if rules is not None else rules_file_for(registry)
@@ -217,7 +232,6 @@ def run_checkpoint(
         )  # fmt: skip
     else:
         mart_rules = load_marts_rules(rules or DEFAULT_MARTS_RULES)
-        columns = _snowflake_columns(snowflake_connect) if snowflake else _columns(warehouse_path)  # type: ignore[arg-type]
         suites = marts_suites(mart_rules, thresholds, columns, DIALECTS[warehouse])
     context = build_context(data_docs_dir, results_dir or data_docs_dir.parent / "gx_results")
     if warehouse == "snowflake":
@@ -272,55 +286,6 @@ def _check_arguments(
         return
     if warehouse_path is None or not warehouse_path.exists():
         raise FileNotFoundError(f"{warehouse_path}: no warehouse file; load a batch first (hospital load)")
-
-
-def _snowflake_tables(connect: Callable[[], Any]) -> set[tuple[str, str]]:
-    """(schema, table) of every table, lower-cased (Snowflake upper-cases unquoted names)."""
-    connection = connect()
-    try:
-        cursor = connection.cursor()
-        cursor.execute("select lower(table_schema), lower(table_name) from information_schema.tables")
-        return {(schema, table) for schema, table in cursor.fetchall()}
-    finally:
-        connection.close()
-
-
-def _snowflake_columns(connect: Callable[[], Any]) -> dict[tuple[str, str], dict[str, str]]:
-    """Column names (lower-cased) and catalogue types of every table and view of the database, by (schema, table)."""
-    connection = connect()
-    try:
-        cursor = connection.cursor()
-        cursor.execute(
-            "select lower(table_schema), lower(table_name), lower(column_name), data_type"
-            " from information_schema.columns where table_schema <> 'INFORMATION_SCHEMA'"
-            " order by table_schema, table_name, ordinal_position"
-        )
-        rows = cursor.fetchall()
-    finally:
-        connection.close()
-    columns: dict[tuple[str, str], dict[str, str]] = {}
-    for schema, table, column, data_type in rows:
-        columns.setdefault((schema, table), {})[column] = data_type
-    return columns
-
-
-def _tables(warehouse_path: Path) -> set[tuple[str, str]]:
-    with duckdb.connect(str(warehouse_path), read_only=True) as connection:
-        rows = connection.execute("select table_schema, table_name from information_schema.tables").fetchall()
-    return {(schema, table) for schema, table in rows}
-
-
-def _columns(warehouse_path: Path) -> dict[tuple[str, str], dict[str, str]]:
-    """Column names and types of every table and view, by (schema, table)."""
-    with duckdb.connect(str(warehouse_path), read_only=True) as connection:
-        rows = connection.execute(
-            "select table_schema, table_name, column_name, data_type from information_schema.columns"
-            " order by table_schema, table_name, ordinal_position"
-        ).fetchall()
-    columns: dict[tuple[str, str], dict[str, str]] = {}
-    for schema, table, column, data_type in rows:
-        columns.setdefault((schema, table), {})[column] = data_type
-    return columns
 
 
 def _index(data_docs_dir: Path) -> Path | None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flows.kpis import Kpi
-
 CHECKPOINT_KEY = "hospital-checkpoint-{checkpoint}"
 SUMMARY_KEY = "hospital-run-summary"
 LINK_KEYS = {"report": "hospital-report", "data_docs": "hospital-data-docs", "dbt_docs": "hospital-dbt-docs"}
@@ -39,11 +37,13 @@ def render_summary(
     status: str,
     stage_rows: Iterable[tuple[str, str, str]],
     checkpoints: Iterable[Any],
-    kpis: Iterable[Kpi],
+    kpis: Iterable[Mapping[str, str]],
     links: Mapping[str, str | None],
     message: str | None = None,
 ) -> str:
-    """The run's markdown summary: outcome, stages with their counts, checkpoints, headline KPIs and links."""
+    """The run's markdown summary: outcome, stages with their counts, checkpoints, headline KPIs and links.
+
+    ``kpis`` are the published report's tiles (``{label, value, mart}``, from ``reports.publish``)."""
     lines = [f"# Hospital pipeline: batch `{batch_id}` {status}", ""]
     if message:
         lines += ["```", message, "```", ""]
@@ -57,8 +57,9 @@ def render_summary(
             lines.append(f"| {outcome.checkpoint} | {result} | {outcome.evaluated} | {len(outcome.failures)} |")
     kpi_list = list(kpis)
     if kpi_list:
-        lines += ["", "## Headline KPIs (whole network, from the marts)", "", "| KPI | value | mart |", "|---|---|---|"]
-        lines += [f"| {k.label} | {k.value} | `{k.source}` |" for k in kpi_list]
+        lines += ["", "## Headline KPIs (the report's tiles: whole network, whole period)", "",
+                  "| KPI | value | mart |", "|---|---|---|"]  # fmt: skip
+        lines += [f"| {k['label']} | {k['value']} | `marts.{k['mart']}` |" for k in kpi_list]
     shown = {name: url for name, url in links.items() if url}
     if shown:
         lines += ["", "## Links", ""]

@@ -40,7 +40,7 @@ def apply(
     Exit code 0 when every automation was created or updated; 2 for a bad file, block or missing PREFECT_API_URL
     (nothing changed); 1 when the server refused or could not be reached.
     """
-    from deployments.automations import (
+    from flows.automations import (
         AUTOMATIONS_YAML,
         AutomationFileError,
         DuplicateAutomationError,

@@ -68,6 +68,7 @@ def generate(
     skip_existing: Annotated[bool, typer.Option(help="Exit 0 without writing if the batch already landed")] = False,
 ) -> None:
     """Generate a landing batch: the initial history (--start/--end) or one day's batch (--as-of)."""
+    from flows.contracts.batch_ids import InvalidBatchId
     from generators.batch import (
         BatchError,
         NetworkSpec,
@@ -88,7 +89,10 @@ def generate(
     options = {"defect_rate": settings.defect_rate, "workers": settings.workers,
                "sources": tuple(source) if source else None}  # fmt: skip
     last = settings.end_date
-    batch_id = daily_batch_id(as_of.date()) if as_of else initial_batch_id(network.start_date, last)
+    try:
+        batch_id = daily_batch_id(as_of.date()) if as_of else initial_batch_id(network.start_date, last)
+    except InvalidBatchId as exc:  # e.g. --end before --start
+        fail(f"{exc}; pass --end after --start")
     if skip_existing and (landing / batch_id).exists():
         typer.echo(f"batch {batch_id} already landed at {landing / batch_id}; nothing to do")
         return

@@ -33,7 +33,7 @@ def own_types() -> tuple[type[BaseException], ...]:
     own: list[type[BaseException]] = [LoadError, DbtStageError, WarehouseLockTimeout, PipelineConfigError,
                                       PipelineStageError, BatchMismatchError, DbtVarsError]  # fmt: skip
     try:  # the gate and report packages are imported lazily: a broken install must not hide the real error
-        from expectations.results import QualityGateFailed
+        from flows.contracts.quality import QualityGateFailed
         from reports import PublishError
 
         own += [QualityGateFailed, PublishError]

@@ -60,7 +60,7 @@ def _is_data_fault(error: BaseException) -> bool:
         return True
     # Imported lazily: the gate package may not be installed where only loading runs.
     try:
-        from expectations.results import QualityGateFailed
+        from flows.contracts.quality import QualityGateFailed
     except ImportError:  # pragma: no cover - the contract module is part of the repository
         return False
     return isinstance(error, QualityGateFailed)

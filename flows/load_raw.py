@@ -40,15 +40,23 @@ class LoadSummary:
     retry_condition_fn=retry_transient,
 )
 def load_batch_task(
-    batch_dir: Path, warehouse: Path, kind: str = "duckdb", snowflake_block: str | None = None,
+    batch_dir: Path, warehouse: Path | dict, kind: str = "duckdb", snowflake_block: str | None = None,
     max_reject_rate: float | None = None,
 ) -> LoadSummary:  # fmt: skip
-    """Load one batch folder; raises the loader's ``LoadError`` when the batch failed (nothing was loaded)."""
+    """Load one batch folder; raises the loader's ``LoadError`` when the batch failed (nothing was loaded).
+
+    ``warehouse`` is a warehouse resource's ``ref()`` (what the pipeline passes), else a DuckDB file's path with
+    ``kind`` and ``snowflake_block`` saying which warehouse it is."""
     from flows.contracts.registry import load_registry
     from flows.warehouse import load_batch, open_warehouse
+    from flows.warehouse.resource import as_resource
 
     registry = load_registry()
-    with open_warehouse(kind, duckdb_path=warehouse, snowflake_block=snowflake_block, registry=registry) as handle:
+    if isinstance(warehouse, dict):
+        opened = as_resource(warehouse).loader(registry)
+    else:
+        opened = open_warehouse(kind, duckdb_path=warehouse, snowflake_block=snowflake_block, registry=registry)
+    with opened as handle:
         result = load_batch(batch_dir, registry, handle, max_reject_rate=max_reject_rate)
     result.raise_for_failure()
     files = result.files
@@ -65,11 +73,13 @@ def load_batch_task(
 
 @flow(name="load-raw", flow_run_name="load")
 def load_raw(
-    batch_dir: str, warehouse_path: str, warehouse: str = "duckdb", snowflake_block: str | None = None,
-    max_reject_rate: float | None = None,
+    batch_dir: str, warehouse_path: str | dict[str, str | None], warehouse: str = "duckdb",
+    snowflake_block: str | None = None, max_reject_rate: float | None = None,
 ) -> dict:  # fmt: skip
-    """Load the batch in ``batch_dir`` into the warehouse's raw schema and return its counts."""
-    summary = load_batch_task(Path(batch_dir), Path(warehouse_path), warehouse, snowflake_block, max_reject_rate)
+    """Load the batch in ``batch_dir`` into the warehouse's raw schema and return its counts. ``warehouse_path`` is
+    a DuckDB file, or a warehouse resource's ``ref()`` (the pipeline's, Snowflake included)."""
+    target = warehouse_path if isinstance(warehouse_path, dict) else Path(warehouse_path)
+    summary = load_batch_task(Path(batch_dir), target, warehouse, snowflake_block, max_reject_rate)
     get_run_logger().info(
         "%s (%d rows loaded, %d rejected to raw._rejects)", summary.message, summary.rows_loaded, summary.rows_rejected
     )

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from flows.warehouse.resource import WarehouseResource, as_resource
+
 
 class WarehouseLockTimeout(RuntimeError):  # noqa: N818 - reads as what happened
     """Another pipeline run held the warehouse file for longer than the run was willing to wait."""
@@ -46,10 +48,9 @@ class LockHolder:
         return f"{run}{batch} (process {self.pid} on {self.host}, since {self.since} UTC)"
 
 
-def lock_path(warehouse: Path) -> Path:
-    """The lock file beside the warehouse file."""
-    warehouse = Path(warehouse)
-    return warehouse.with_name(warehouse.name + ".lock")
+def lock_path(warehouse: Path | WarehouseResource) -> Path:
+    """The lock file beside the warehouse file (a Snowflake warehouse's is in the data home)."""
+    return as_resource(warehouse).lock_path
 
 
 def _read_holder(handle: int) -> LockHolder | None:
@@ -61,7 +62,7 @@ def _read_holder(handle: int) -> LockHolder | None:
         return None
 
 
-def current_holder(warehouse: Path) -> LockHolder | None:
+def current_holder(warehouse: Path | WarehouseResource) -> LockHolder | None:
     """The live holder of the warehouse's lock, or None when no process holds it (whatever the file says)."""
     path = lock_path(warehouse)
     if not path.exists():
@@ -80,7 +81,7 @@ def current_holder(warehouse: Path) -> LockHolder | None:
 
 @contextlib.contextmanager
 def warehouse_lock(
-    warehouse: Path,
+    warehouse: Path | WarehouseResource,
     *,
     timeout_seconds: float,
     run_id: str | None = None,
@@ -111,9 +112,9 @@ def warehouse_lock(
                 if time.monotonic() >= deadline:
                     who = holder.describe() if holder else "another run"
                     raise WarehouseLockTimeout(
-                        f"warehouse {warehouse} is in use by {who}; waited {timeout_seconds:.0f} s. Wait for that "
-                        "run to finish (`hospital status`), or raise HOSPITAL_LOCK_TIMEOUT_SECONDS. The lock is "
-                        "released by the system when that process ends, so a killed run never holds it"
+                        f"warehouse {as_resource(warehouse).label} is in use by {who}; waited {timeout_seconds:.0f}"
+                        " s. Wait for that run to finish (`hospital status`), or raise HOSPITAL_LOCK_TIMEOUT_SECONDS."
+                        " The lock is released by the system when that process ends, so a killed run never holds it"
                     ) from None
                 time.sleep(poll_seconds)
         now = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None).isoformat(sep=" ")

@@ -24,7 +24,7 @@ from flows.contracts.batch_ids import InvalidBatchId, check_batch_id, next_batch
 from flows.dbt_runner import interruption
 from flows.docs_server import docs_link
 from flows.errors import PipelineConfigError, PipelineStageError, own_types, safe_message
-from flows.kpis import mart_row_counts, read_kpis
+from flows.kpis import mart_row_counts
 from flows.land_batch import land_batch
 from flows.load_raw import load_raw
 from flows.locking import warehouse_lock
@@ -38,6 +38,8 @@ from flows.transform import (
     transform_vars,
 )
 from flows.validate import outcome_from_dict, validate
+from flows.warehouse.errors import WarehouseConfigError
+from flows.warehouse.resource import WarehouseResource
 
 #: From a published report (``reports/latest/report.html``) to the data home.
 FROM_REPORT = "../../"
@@ -128,13 +130,10 @@ def pipeline(
     logger = get_run_logger()
     overrides = {"home": home} if home else {}
     settings = Settings(**overrides)
-    if settings.warehouse != "duckdb":
-        raise PipelineConfigError(
-            "the pipeline runs on the embedded DuckDB warehouse; HOSPITAL_WAREHOUSE=snowflake is supported by "
-            "`hospital load` only. Unset HOSPITAL_WAREHOUSE"
-        )
-    paths = settings.paths
-    warehouse = paths.warehouse
+    try:
+        warehouse = settings.resource()  # the DuckDB file, or Snowflake (a block or SNOWFLAKE_* variables)
+    except WarehouseConfigError as exc:
+        raise PipelineConfigError(str(exc)) from None
     start = start_date or settings.start_date
     end = end_date or settings.end_date
     zone = timezone or settings.timezone
@@ -146,7 +145,7 @@ def pipeline(
     dbt_vars_mapping(dbt_vars)  # malformed dbt vars fail here too
 
     def waiting(holder) -> None:
-        logger.info("waiting for the warehouse %s: it is in use by %s", warehouse,
+        logger.info("waiting for the warehouse %s: it is in use by %s", warehouse.label,
                     holder.describe() if holder else "another run")  # fmt: skip
 
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
@@ -179,7 +178,7 @@ def pipeline(
             "defect_rate": settings.defect_rate if defect_rate is None else defect_rate,
         }
         try:
-            published = _stages(progress, settings, batch_id, kind, run_id, run_date, start, options,
+            published = _stages(progress, settings, warehouse, batch_id, kind, run_id, run_date, start, options,
                                 full_refresh, snapshots, dbt_vars, dbt_node_tasks)  # fmt: skip
         except BaseException as error:
             interrupted = interruption(error) is not None
@@ -197,7 +196,7 @@ def pipeline(
                 logger.warning("could not mark run %s %s in ledger.pipeline_runs (%s)", run_id, status,
                                type(ledger_error).__name__)  # fmt: skip
             if not interrupted:
-                _leave_artifacts(progress, settings, "failed at " + progress.stage, message, report=None)
+                _leave_artifacts(progress, settings, "failed at " + progress.stage, message, report=None, kpis=[])
                 _apply_retention(settings)
             logger.error("batch %s %s at stage %s; the last published report stays the latest", batch_id,
                          status, progress.stage)  # fmt: skip
@@ -208,13 +207,14 @@ def pipeline(
                         rows_loaded=progress.facts.get("rows_loaded"), report_dir=published["run_dir"],
                         checkpoint_runs=[outcome_from_dict(c).run_key for c in progress.checkpoints])  # fmt: skip
         _apply_retention(settings)
-    _leave_artifacts(progress, settings, "published", None, report=published["report_html"])
+    _leave_artifacts(progress, settings, "published", None, report=published["report_html"],
+                     kpis=published.get("kpis", []))  # fmt: skip
     result = progress.published(run_id, published)
     logger.info("batch %s published in %.1f s: %s", batch_id, result["seconds"], published["report_html"])
     return result
 
 
-def _close_abandoned_runs(warehouse: Path) -> None:
+def _close_abandoned_runs(warehouse: WarehouseResource) -> None:
     """Close the ledger rows (and Prefect flow runs) of runs whose process died: this run holds the lock."""
     logger = get_run_logger()
     for abandoned in runs.close_abandoned(warehouse):
@@ -254,11 +254,13 @@ def _apply_retention(settings: Settings) -> None:
 
 
 def _stages(
-    progress: _Progress, settings: Settings, batch_id: str, kind: str, run_id: str, run_date: dt.date,
+    progress: _Progress, settings: Settings, resource: WarehouseResource, batch_id: str, kind: str, run_id: str,
+    run_date: dt.date,
     start: dt.date, options: dict, full_refresh: bool, snapshots: bool, dbt_vars: str | None, node_tasks: bool,
 ) -> dict:  # fmt: skip
     paths = settings.paths
     warehouse, landing = str(paths.warehouse), str(paths.landing)
+    ref = resource.ref()  # what subflows take: a JSON-safe reference to the warehouse, no secret
     project, target, logs = str(settings.dbt_project_dir), str(paths.dbt_target), str(paths.dbt_logs)
     land_kwargs: dict[str, Any] = {"landing_dir": landing, "seed": options["seed"], "patients": options["patients"],
                                    "start_date": start, "defect_rate": options["defect_rate"],
@@ -273,7 +275,7 @@ def _stages(
                           lambda r: f"{r['files']} files, {r['rows']:,} rows"
                                     + (" (generated)" if r["generated"] else " (picked up)"))  # fmt: skip
     progress.facts["rows_landed"] = landed["rows"]
-    loaded = progress.run("load", lambda: load_raw(landed["path"], warehouse),
+    loaded = progress.run("load", lambda: load_raw(landed["path"], ref),
                           lambda r: f"{r['rows_loaded']:,} rows loaded, {r['rows_rejected']:,} rejected, "
                                     f"{r['files_skipped']} files skipped")  # fmt: skip
     progress.facts["rows_loaded"] = loaded["rows_loaded"]
@@ -283,7 +285,7 @@ def _stages(
     def gate(name: str, **extra: Any) -> dict:
         try:
             outcome = progress.run(f"{name} checkpoint",
-                                   lambda: validate(name, warehouse, data_docs, docs_url=settings.docs_url, **extra),
+                                   lambda: validate(name, ref, data_docs, docs_url=settings.docs_url, **extra),
                                    lambda r: f"{len(r['outcomes'])} expectations passed")  # fmt: skip
         except Exception as error:
             failed = getattr(error, "outcome", None)  # QualityGateFailed carries the checkpoint's outcome
@@ -299,7 +301,7 @@ def _stages(
                                    _dbt_vars(progress, paths.warehouse, batch_id, kind, full_refresh, dbt_vars),
                                    node_tasks),
                  _describe_transform)  # fmt: skip
-    marts = mart_row_counts(paths.warehouse)
+    marts = mart_row_counts(resource)
     progress.facts["mart_rows"] = sum(marts.values())
     progress.facts["marts"] = len(marts)
     gate("marts")
@@ -307,7 +309,7 @@ def _stages(
     # which `hospital docs --serve` mirrors, so one link works from disk and over http.
     return progress.run(
         "publish",
-        lambda: publish_reports(project, warehouse, str(paths.dbt_docs), logs, str(paths.reports), run_id, run_date,
+        lambda: publish_reports(project, ref, str(paths.dbt_docs), logs, str(paths.reports), run_id, run_date,
                                 progress.checkpoints, FROM_REPORT + "data_docs/index.html"),
         lambda r: f"{r['files']} files, {r['suppressed_cells']} small cells suppressed",
     )  # fmt: skip
@@ -334,14 +336,12 @@ def _describe_transform(result: dict) -> str:
 
 
 def _leave_artifacts(progress: _Progress, settings: Settings, status: str, message: str | None,
-                     report: str | None) -> None:  # fmt: skip
+                     report: str | None, kpis: list[dict]) -> None:  # fmt: skip
     """The run's summary and links. Never fails the run: a broken artifact must not hide the real outcome."""
     logger = get_run_logger()
-    paths = settings.paths
     try:
         checkpoints = [outcome_from_dict(c) for c in progress.checkpoints]
         links = run_links(settings, checkpoints, report)
-        kpis = read_kpis(paths.warehouse) if report else []
         markdown = render_summary(batch_id=progress.batch_id, status=status, stage_rows=progress.stages,
                                   checkpoints=checkpoints, kpis=kpis, links=links, message=message)  # fmt: skip
         publish_summary(markdown, f"batch {progress.batch_id}: {status}")

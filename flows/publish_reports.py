@@ -15,6 +15,7 @@ from prefect.exceptions import MissingContextError
 
 from flows.dbt_runner import run_dbt
 from flows.faults import RETRY_JITTER_FACTOR, TRANSIENT_RETRY_DELAYS, retry_transient
+from flows.warehouse.resource import WarehouseResource, as_resource
 
 _RETRY = {
     "retries": len(TRANSIENT_RETRY_DELAYS),
@@ -41,7 +42,7 @@ _STATIC_PAGE_FIXES = (
 
 
 @task(name="dbt-docs-generate", task_run_name="dbt-docs", **_RETRY)
-def generate_dbt_docs(project_dir: Path, warehouse: Path, docs_dir: Path, log_path: Path) -> Path:
+def generate_dbt_docs(project_dir: Path, warehouse: Path | WarehouseResource, docs_dir: Path, log_path: Path) -> Path:
     """``dbt docs generate --static`` into ``docs_dir``; returns ``static_index.html``, which opens from disk.
 
     index.html, manifest.json and catalog.json are written too (the report's data dictionary reads the manifest);
@@ -51,7 +52,7 @@ def generate_dbt_docs(project_dir: Path, warehouse: Path, docs_dir: Path, log_pa
     run_dbt(
         ["docs", "generate", "--static"],
         project_dir=project_dir,
-        warehouse=warehouse,
+        warehouse=as_resource(warehouse).path,  # type: ignore[attr-defined]  (DuckDB until run_dbt takes the resource)
         target_path=docs_dir,
         log_path=log_path,
         node_tasks=False,
@@ -85,7 +86,7 @@ def fix_static_page(page: Path) -> int:
 
 @task(name="publish-report", task_run_name="publish-report", **_RETRY)
 def publish_report(
-    warehouse: Path, reports_dir: Path, run_id: str, run_date: dt.date, checkpoints: list[dict],
+    warehouse: Path | dict, reports_dir: Path, run_id: str, run_date: dt.date, checkpoints: list[dict],
     data_docs_url: str | None, dbt_docs_dir: Path,
 ) -> dict:  # fmt: skip
     """Publish the report; returns where it went (latest and dated folders, the HTML file, suppressed cells)."""
@@ -93,7 +94,7 @@ def publish_report(
     from reports import publish
 
     result = publish(
-        warehouse_path=warehouse,
+        warehouse_path=as_resource(warehouse),
         reports_dir=reports_dir,
         run_id=run_id,
         run_date=run_date,
@@ -111,13 +112,14 @@ def publish_report(
         "run_dir": str(result.run_dir) if result.run_dir else None,
         "files": len(result.files),
         "suppressed_cells": result.suppressed_cells,
+        "kpis": list(result.kpis),  # the report's tiles: the run's summary shows the same figures
     }
 
 
 @flow(name="publish-reports", flow_run_name="publish")
 def publish_reports(
     project_dir: str,
-    warehouse_path: str,
+    warehouse_path: str | dict[str, str | None],
     dbt_docs_dir: str,
     dbt_log_path: str,
     reports_dir: str,
@@ -126,12 +128,14 @@ def publish_reports(
     checkpoints: list[dict],
     data_docs_url: str | None = None,
 ) -> dict:
-    """Generate the dbt docs, then publish the report with links to Data Docs and dbt docs."""
+    """Generate the dbt docs, then publish the report with links to Data Docs and dbt docs. ``warehouse_path``
+    is a DuckDB file, or a warehouse resource's ``ref()`` (the pipeline's, Snowflake included)."""
     logger = get_run_logger()
-    index = generate_dbt_docs(Path(project_dir), Path(warehouse_path), Path(dbt_docs_dir), Path(dbt_log_path))
+    resource = as_resource(warehouse_path)
+    index = generate_dbt_docs(Path(project_dir), resource, Path(dbt_docs_dir), Path(dbt_log_path))
     logger.info("dbt docs generated: %s", index)
     published = publish_report(
-        Path(warehouse_path), Path(reports_dir), run_id, run_date, checkpoints, data_docs_url, Path(dbt_docs_dir)
+        resource.ref(), Path(reports_dir), run_id, run_date, checkpoints, data_docs_url, Path(dbt_docs_dir)
     )
     published["dbt_docs_index"] = str(index)  # static_index.html (the key's name is the pipeline's)
     logger.info(

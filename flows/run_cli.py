@@ -21,6 +21,7 @@ import typer
 from flows.cli_support import EXIT_FAILED, EXIT_OK, fail, settings_or_exit
 from flows.server import prefect_api
 from flows.settings import Settings
+from flows.warehouse.resource import WarehouseResource
 
 DONE = {"published", "already-published", "up-to-date"}
 BATCH_HELP = (
@@ -334,26 +335,28 @@ def status(
     ``interrupted`` (the next run records it so). While a run writes the warehouse, the ledgers cannot be read and
     the command says which run holds it.
     """
-    import duckdb
-
     from flows import runs
     from flows.locking import current_holder
+    from flows.warehouse.errors import WarehouseBusyError, WarehouseConfigError
 
     settings = settings_or_exit(home)
-    warehouse = settings.paths.warehouse
+    try:
+        warehouse = settings.resource()
+    except WarehouseConfigError as exc:
+        fail(str(exc))
     holder = current_holder(warehouse)
     if holder is not None:
         typer.echo(f"In progress: {holder.describe()}")
     if not warehouse.exists():
-        typer.echo(f"No warehouse at {warehouse} yet: run `hospital run` first.")
+        typer.echo(f"No warehouse at {warehouse.label} yet: run `hospital run` first.")
         raise typer.Exit(EXIT_OK)
     try:
         last = runs.last_runs(warehouse, limit)
         ledger = load_ledger_lines(warehouse, limit)
         published = runs.last_published(warehouse)
-    except duckdb.IOException:
-        typer.echo(f"The warehouse {warehouse} is being written by that run; its ledgers can be read when the stage "
-                   "in progress ends. Try again in a moment.")  # fmt: skip
+    except WarehouseBusyError:
+        typer.echo(f"The warehouse {warehouse.label} is being written by that run; its ledgers can be read when the "
+                   "stage in progress ends. Try again in a moment.")  # fmt: skip
         raise typer.Exit(EXIT_OK) from None
     typer.echo("Pipeline runs (newest first)")
     if not last:
@@ -381,22 +384,19 @@ def status(
                    f"{published.run_date}, published {published.finished_at:%Y-%m-%d %H:%M} UTC)")  # fmt: skip
 
 
-def load_ledger_lines(warehouse: Path, limit: int) -> list[str]:
+def load_ledger_lines(warehouse: WarehouseResource | Path, limit: int) -> list[str]:
     """One line per recently loaded batch: files by outcome and rows loaded (read-only)."""
-    import duckdb
+    from flows.warehouse.resource import as_resource
 
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        exists = connection.execute(
-            "select count(*) from duckdb_tables() where schema_name = 'ledger' and table_name = 'load_ledger'"
-        ).fetchone()[0]
-        if not exists:
+    with as_resource(warehouse).session() as session:
+        if not session.has_table("ledger", "load_ledger"):
             return ["no batch loaded yet"]
-        rows = connection.execute(
-            "select batch_id, max(loaded_at), count(*) filter (where outcome = 'loaded'), "
-            "count(*) filter (where outcome = 'skipped'), count(*) filter (where outcome = 'failed'), "
-            "sum(rows_loaded) from ledger.load_ledger group by batch_id order by max(loaded_at) desc limit ?",
-            [limit],
-        ).fetchall()
+        limit_clause = f" limit {int(limit)}"
+        rows = session.rows(
+            "select batch_id, max(loaded_at), sum(case when outcome = 'loaded' then 1 else 0 end), "  # noqa: S608
+            "sum(case when outcome = 'skipped' then 1 else 0 end), sum(case when outcome = 'failed' then 1 else 0 end),"
+            " sum(rows_loaded) from ledger.load_ledger group by batch_id order by max(loaded_at) desc" + limit_clause
+        )
     return [
         f"{batch:<28} loaded {loaded} file(s), skipped {skipped}, failed {failed}; {rows_loaded or 0:,} rows "
         f"(last {at:%Y-%m-%d %H:%M})"
@@ -475,13 +475,13 @@ def serve(
     finally:
         signal.signal(signal.SIGTERM, previous)
     if early and persistent and served:
-        from deployments.serve import pause_served
+        from flows.serve import pause_served
 
         typer.echo(f"Stopped before serving began: paused {pause_served(served)} served deployment(s).")
 
 
 def _serve(timezone: str | None) -> tuple[list[Any], bool]:
-    from deployments.serve import ServeConflictError, TimezoneError, check_timezone
+    from flows.serve import ServeConflictError, TimezoneError, check_timezone
 
     if timezone is not None:  # a zone zoneinfo knows that Prefect's cron schedules would still refuse
         try:
@@ -492,7 +492,7 @@ def _serve(timezone: str | None) -> tuple[list[Any], bool]:
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL
 
-    from deployments.serve import runner_deployments, server_notes
+    from flows.serve import runner_deployments, server_notes
 
     served = runner_deployments(timezone=timezone)
     persistent = bool(PREFECT_API_URL.value())

@@ -1,10 +1,12 @@
-"""The pipeline-runs ledger, ``ledger.pipeline_runs`` in the warehouse file: one row per run of a batch.
+"""The pipeline-runs ledger, ``ledger.pipeline_runs`` in the warehouse: one row per run of a batch.
 
 A run starts as ``running`` and ends ``published``, ``failed`` (with the stage and the gate's message) or
 ``interrupted`` (stopped by Ctrl-C or SIGTERM, or found still ``running`` by the next run after its process was
 killed: only one run holds the warehouse's lock, so a ``running`` row the next run finds is a dead run's). A batch
 whose latest run is ``published`` is done: running it again changes nothing. Connections are opened per call and
-closed at once, so dbt and the quality gates can open the file between two calls.
+closed at once, so dbt and the quality gates can open the file between two calls. Every function takes the
+warehouse resource (``flows.warehouse.resource``; a DuckDB file's path is accepted as the embedded default), so
+the ledger lives in Snowflake when the warehouse does.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
+from flows.warehouse.resource import Session, WarehouseResource, as_resource
+
+Where = WarehouseResource | Path
 
 TABLE = "ledger.pipeline_runs"
 _DDL = f"""
@@ -70,28 +74,25 @@ class PipelineRun:
         return [(name, time) for name, time in json.loads(self.checkpoint_runs)] if self.checkpoint_runs else []
 
 
-def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(str(warehouse))
-    connection.execute("set TimeZone = 'UTC'")
-    connection.execute("create schema if not exists ledger")
-    connection.execute(_DDL)
+def _prepare(session: Session) -> Session:
+    session.execute("create schema if not exists ledger")
+    session.execute(_DDL)
     for migration in _MIGRATIONS:
-        connection.execute(migration)
-    return connection
+        session.execute(migration)
+    return session
 
 
-def start_run(warehouse: Path, *, run_id: str, batch_id: str, run_date: dt.date, flow_run_id: str | None) -> None:
+def start_run(warehouse: Where, *, run_id: str, batch_id: str, run_date: dt.date, flow_run_id: str | None) -> None:
     """Record that a run of ``batch_id`` started (status ``running``)."""
-    with _connect(warehouse) as connection:
-        connection.execute(
+    with as_resource(warehouse).session(write=True) as session:
+        _prepare(session).execute(
             f"insert into {TABLE} ({_COLUMNS}) values (?, ?, ?, ?, 'running', null, null, null, null, ?, null, null)",  # noqa: S608
             [run_id, batch_id, run_date, flow_run_id, dt.datetime.now(dt.UTC)],
         )
 
 
 def finish_run(
-    warehouse: Path,
+    warehouse: Where,
     *,
     run_id: str,
     status: str,
@@ -104,8 +105,8 @@ def finish_run(
     """Close a run: ``published``, ``failed`` or ``interrupted`` at ``stage`` with ``message``."""
     if status not in ENDINGS:
         raise ValueError(f"a run ends {' or '.join(repr(e) for e in sorted(ENDINGS))}, not {status!r}")
-    with _connect(warehouse) as connection:
-        connection.execute(
+    with as_resource(warehouse).session(write=True) as session:
+        _prepare(session).execute(
             f"update {TABLE} set status = ?, stage = ?, message = ?, rows_loaded = coalesce(?, rows_loaded), "  # noqa: S608
             "report_dir = ?, finished_at = ?, checkpoint_runs = ? where run_id = ?",
             [
@@ -121,58 +122,53 @@ def finish_run(
         )
 
 
-def close_abandoned(warehouse: Path) -> list[PipelineRun]:
+def close_abandoned(warehouse: Where) -> list[PipelineRun]:
     """Mark every ``running`` row ``interrupted`` (call while holding the warehouse's lock: then no other run is
     alive, so such a row belongs to a run whose process died); returns the rows as they were."""
     abandoned = _read(warehouse, "where status = 'running'", [], 1_000)
     if abandoned:
-        with _connect(warehouse) as connection:
-            connection.execute(
+        with as_resource(warehouse).session(write=True) as session:
+            _prepare(session).execute(
                 f"update {TABLE} set status = 'interrupted', message = ?, finished_at = ? where status = 'running'",  # noqa: S608
                 [DIED_MESSAGE, dt.datetime.now(dt.UTC)],
             )
     return abandoned
 
 
-def _read(warehouse: Path, where: str, params: list, limit: int) -> list[PipelineRun]:
-    if not warehouse.exists():
+def _read(warehouse: Where, where: str, params: list, limit: int) -> list[PipelineRun]:
+    resource = as_resource(warehouse)
+    if not resource.exists():
         return []
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        exists = connection.execute(
-            "select count(*) from duckdb_tables() where schema_name = 'ledger' and table_name = 'pipeline_runs'"
-        ).fetchone()[0]
-        if not exists:
+    with resource.session() as session:
+        present = session.columns("ledger", "pipeline_runs").get(("ledger", "pipeline_runs"))
+        if not present:
             return []
-        connection.execute("set TimeZone = 'UTC'")
-        present = {row[0] for row in connection.execute(
-            "select column_name from duckdb_columns() where schema_name = 'ledger' and table_name = 'pipeline_runs'"
-        ).fetchall()}  # fmt: skip
         # A ledger written before a column was added reads that column as null (read-only: no migration here).
         columns = ", ".join(c if c in present else f"null as {c}" for c in _COLUMNS.replace(" ", "").split(","))
-        rows = connection.execute(
+        rows = session.rows(
             f"select {columns} from {TABLE} {where} order by started_at desc, run_id desc limit {int(limit)}",  # noqa: S608
             params,
-        ).fetchall()
+        )
     return [PipelineRun(*row) for row in rows]
 
 
-def latest_run(warehouse: Path, batch_id: str) -> PipelineRun | None:
+def latest_run(warehouse: Where, batch_id: str) -> PipelineRun | None:
     """The most recent run of ``batch_id``, or None if it never ran."""
     runs = _read(warehouse, "where batch_id = ?", [batch_id], 1)
     return runs[0] if runs else None
 
 
-def last_runs(warehouse: Path, limit: int = 10) -> list[PipelineRun]:
+def last_runs(warehouse: Where, limit: int = 10) -> list[PipelineRun]:
     """The most recent runs, newest first (an empty list when the warehouse or the ledger does not exist)."""
     return _read(warehouse, "", [], limit)
 
 
-def last_published(warehouse: Path) -> PipelineRun | None:
+def last_published(warehouse: Where) -> PipelineRun | None:
     """The most recent published run (its report is the latest one)."""
     runs = _read(warehouse, "where status = 'published'", [], 1)
     return runs[0] if runs else None
 
 
-def published_batches(warehouse: Path) -> set[str]:
+def published_batches(warehouse: Where) -> set[str]:
     """Batch ids that have a published run."""
     return {run.batch_id for run in _read(warehouse, "where status = 'published'", [], 100_000)}

@@ -138,3 +138,11 @@ class Settings(BaseSettings):
     def paths(self) -> DataHome:
         """The data home's layout."""
         return DataHome(self.home)
+
+    def resource(self):  # -> flows.warehouse.resource.WarehouseResource
+        """The configured warehouse (``HOSPITAL_WAREHOUSE``): the data home's DuckDB file, or Snowflake through
+        ``HOSPITAL_SNOWFLAKE_BLOCK`` or ``SNOWFLAKE_*`` variables. Every stage of a run reads and writes through it."""
+        from flows.warehouse.resource import warehouse_resource
+
+        return warehouse_resource(self.warehouse, duckdb_path=self.paths.warehouse, home=self.home,
+                                  snowflake_block=self.snowflake_block)  # fmt: skip

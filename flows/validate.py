@@ -13,6 +13,10 @@ from prefect import flow, get_run_logger, task
 
 from flows.artifacts import publish_checkpoint_table
 from flows.faults import RETRY_JITTER_FACTOR, TRANSIENT_RETRY_DELAYS, retry_transient
+from flows.warehouse.resource import DuckDBResource, as_resource
+
+#: A DuckDB file's path, or a warehouse resource's ``ref()`` (JSON-safe, no secret): what subflows take.
+WarehouseRef = str | dict[str, str | None]
 
 
 @task(
@@ -24,21 +28,23 @@ from flows.faults import RETRY_JITTER_FACTOR, TRANSIENT_RETRY_DELAYS, retry_tran
     retry_condition_fn=retry_transient,
 )
 def run_checkpoint_task(
-    checkpoint: str, warehouse: Path, data_docs: Path, batch_id: str | None, landing: Path | None
+    checkpoint: str, warehouse: WarehouseRef, data_docs: Path, batch_id: str | None, landing: Path | None
 ) -> dict:
     """Run one checkpoint and return its outcome as a dict (names, counts and percentages only)."""
     from expectations import run_checkpoint
 
+    resource = as_resource(warehouse)
     outcome = run_checkpoint(
         checkpoint,
-        warehouse_path=warehouse,
+        resource=resource,
         data_docs_dir=data_docs,
         batch_id=batch_id,
         landing_dir=landing,
         raise_on_failure=False,
     )
-    released = release_engines(warehouse)
-    get_run_logger().debug("disposed %d SQLAlchemy engine(s) on %s after the checkpoint", released, warehouse)
+    if isinstance(resource, DuckDBResource):
+        released = release_engines(resource.path)
+        get_run_logger().debug("disposed %d SQLAlchemy engine(s) on %s after the checkpoint", released, warehouse)
     return outcome.to_dict()
 
 
@@ -67,7 +73,7 @@ def release_engines(warehouse: Path) -> int:
 
 def outcome_from_dict(data: dict):  # -> CheckpointOutcome
     """Rebuild a ``CheckpointOutcome`` from its ``to_dict()`` form."""
-    from expectations.results import CheckpointOutcome
+    from flows.contracts.quality import CheckpointOutcome
 
     return CheckpointOutcome.from_dict(data)
 
@@ -75,7 +81,7 @@ def outcome_from_dict(data: dict):  # -> CheckpointOutcome
 @flow(name="validate", flow_run_name="gate-{checkpoint}")
 def validate(
     checkpoint: Literal["raw", "marts"],
-    warehouse_path: str,
+    warehouse_path: WarehouseRef,
     data_docs_dir: str,
     batch_id: str | None = None,
     landing_dir: str | None = None,
@@ -84,15 +90,16 @@ def validate(
     """Run the ``checkpoint`` gate; raise ``QualityGateFailed`` (the run stops) when an expectation failed.
 
     ``docs_url`` (``HOSPITAL_DOCS_URL``) adds the failing page's http address to the failure message, for the
-    Prefect UI and notifications; the Data Docs folder must be the data home's ``data_docs``.
+    Prefect UI and notifications; the Data Docs folder must be the data home's ``data_docs``. ``warehouse_path``
+    is a DuckDB file, or a warehouse resource's ``ref()`` (what the pipeline passes, Snowflake included).
     """
-    from expectations.results import QualityGateFailed
+    from flows.contracts.quality import QualityGateFailed
     from flows.docs_server import docs_link
     from flows.settings import DataHome
 
     logger = get_run_logger()
     data = run_checkpoint_task(
-        checkpoint, Path(warehouse_path), Path(data_docs_dir), batch_id, Path(landing_dir) if landing_dir else None
+        checkpoint, warehouse_path, Path(data_docs_dir), batch_id, Path(landing_dir) if landing_dir else None
     )
     outcome = outcome_from_dict(data)
     publish_checkpoint_table(outcome)

@@ -12,7 +12,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from expectations.results import CheckpointOutcome
+from flows.contracts.quality import CheckpointOutcome
 from reports.kpis import kpis, show
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pandas as pd
+
+from flows.warehouse.resource import Session, WarehouseResource, as_resource
 
 SCHEMA = "marts"
 
@@ -287,24 +288,9 @@ class MartFrames:
     loaded_at: pd.Timestamp | None
 
 
-def existing_tables(connection: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> set[str]:
-    """Names of the tables and views in one schema."""
-    rows = connection.execute(
-        "select table_name from information_schema.tables where table_schema = ?", [schema]
-    ).fetchall()
-    return {name for (name,) in rows}
-
-
-def read_mart(connection: duckdb.DuckDBPyConnection, spec: MartSpec) -> pd.DataFrame:
+def read_mart(session: Session, spec: MartSpec) -> pd.DataFrame:
     """One mart's contract columns (plus optional ones it has), ordered; never a column outside the contract."""
-    present = [
-        row[0]
-        for row in connection.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-            "order by ordinal_position",
-            [SCHEMA, spec.name],
-        ).fetchall()
-    ]
+    present = list(session.columns(SCHEMA, spec.name).get((SCHEMA, spec.name), {}))
     missing = [column for column in spec.columns if column not in present]
     if missing:
         raise MartContractError(
@@ -312,29 +298,47 @@ def read_mart(connection: duckdb.DuckDBPyConnection, spec: MartSpec) -> pd.DataF
             "(docs/brief common.md, reports/marts.py): rebuild the mart or update the contract in reports/marts.py."
         )
     columns = [*spec.columns, *(c for c in spec.optional if c in present)]
-    order = ", ".join(f'"{c}"' for c in spec.order_by) or "1"
-    selected = ", ".join(f'"{c}"' for c in columns)
-    return connection.execute(f'select {selected} from {SCHEMA}."{spec.name}" order by {order}').df()  # noqa: S608
+    order = ", ".join(spec.order_by) or "1"
+    frame = session.frame(f"select {', '.join(columns)} from {SCHEMA}.{spec.name} order by {order}")  # noqa: S608
+    return _typed(frame, spec)
 
 
-def read_marts(warehouse_path: Path, specs: Iterable[MartSpec] = CATALOGUE.values()) -> MartFrames:
-    """Read every catalogued mart the warehouse has, read-only; the connection is closed before returning.
+def _typed(frame: pd.DataFrame, spec: MartSpec) -> pd.DataFrame:
+    """Snowflake hands NUMBER columns over as Decimal objects and dates as date objects: give them the dtypes
+    DuckDB's reader gives (float64, datetime64), so the report is computed the same way on both warehouses."""
+    import datetime as dt
+    import decimal
+
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if frame[column].dtype != object or values.empty:
+            continue
+        if isinstance(values.iloc[0], decimal.Decimal):
+            frame[column] = frame[column].astype("float64")
+        elif isinstance(values.iloc[0], dt.date) and not isinstance(values.iloc[0], dt.datetime):
+            frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
+def read_marts(warehouse: WarehouseResource | Path, specs: Iterable[MartSpec] = CATALOGUE.values()) -> MartFrames:
+    """Read every catalogued mart the warehouse has (DuckDB read-only); the session is closed before returning.
 
     The load time of the newest raw data (``max(_loaded_at)`` of ``fct_admissions``, an aggregate) is read as the
     report's data freshness when that fact exists.
     """
-    if not warehouse_path.exists():
-        raise FileNotFoundError(f"Warehouse {warehouse_path} does not exist: load and build it before publishing.")
+    resource = as_resource(warehouse)
+    if not resource.exists():
+        raise FileNotFoundError(f"Warehouse {resource.label} does not exist: load and build it before publishing.")
     frames: dict[str, pd.DataFrame] = {}
     missing: list[str] = []
-    with duckdb.connect(str(warehouse_path), read_only=True) as connection:
-        available = existing_tables(connection)
+    with resource.session() as session:
+        available = {table for _, table in session.tables(SCHEMA)}
         for spec in specs:
             if spec.name in available:
-                frames[spec.name] = read_mart(connection, spec)
+                frames[spec.name] = read_mart(session, spec)
             else:
                 missing.append(spec.name)
         loaded_at = None
         if "fct_admissions" in available:
-            (loaded_at,) = connection.execute(f"select max(_loaded_at) from {SCHEMA}.fct_admissions").fetchone()  # noqa: S608
+            (loaded_at,) = session.one(f"select max(_loaded_at) from {SCHEMA}.fct_admissions")  # noqa: S608
     return MartFrames(frames, tuple(missing), None if loaded_at is None else pd.Timestamp(loaded_at))

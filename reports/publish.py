@@ -29,7 +29,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from expectations.results import CheckpointOutcome
+from flows.contracts.quality import CheckpointOutcome
+from flows.warehouse.resource import WarehouseResource, as_resource
 from reports.charts import CHARTS, save_chart
 from reports.deidentify import check_table
 from reports.extracts import (
@@ -47,7 +48,8 @@ from reports.extracts import (
     write_hyper,
 )
 from reports.grains import share_text, view_spec
-from reports.html import ChartImage, format_period, period_of, render_report
+from reports.html import ChartImage, format_period, kpi_tiles, period_of, render_report
+from reports.kpis import BY_KEY
 from reports.marts import CATALOGUE, KPI_MARTS, MartSpec, read_marts
 from reports.views import Publication, publish_marts
 
@@ -82,6 +84,8 @@ class PublishResult:
     suppressed_cells: int
     run_dir: Path | None = None
     missing_marts: tuple[str, ...] = field(default_factory=tuple)
+    #: The report's KPI tiles as published ({key, label, value, mart}): what the run's summary shows too.
+    kpis: tuple[dict, ...] = field(default_factory=tuple)
 
 
 def refuse_unless_passed(checkpoints: Sequence[CheckpointOutcome], latest: Path) -> None:
@@ -155,7 +159,7 @@ def _dictionary_tables(
 def write_publication(
     staging: Path,
     *,
-    warehouse_path: Path,
+    warehouse_path: WarehouseResource | Path,
     run_id: str,
     run_date: dt.date,
     checkpoints: Sequence[CheckpointOutcome],
@@ -168,8 +172,8 @@ def write_publication(
     marts = read_marts(warehouse_path)
     if not any(spec.name in marts.frames for spec in KPI_MARTS):
         raise PublishError(
-            f"Warehouse {warehouse_path} has no KPI mart (schema marts): build the dbt marts before publishing; "
-            "the latest report is unchanged."
+            f"Warehouse {as_resource(warehouse_path).label} has no KPI mart (schema marts): build the dbt marts "
+            "before publishing; the latest report is unchanged."
         )
     publication = publish_marts(marts.frames)
     published = publication.tables
@@ -216,6 +220,10 @@ def write_publication(
         },
         "checkpoints": [
             {"checkpoint": c.checkpoint, "success": c.success, "evaluated": c.evaluated} for c in checkpoints
+        ],
+        "kpis": [
+            {"key": t.key, "label": t.label, "value": t.value, "mart": BY_KEY[t.key].mart}
+            for t in kpi_tiles(marts.frames)
         ],
         "files": {name: sha256(staging / name) for name in files},
     }
@@ -332,7 +340,7 @@ def switch_link(reports_dir: Path, name: str, target: Path) -> None:
 
 
 def publish(
-    warehouse_path: Path,
+    warehouse_path: WarehouseResource | Path,
     reports_dir: Path,
     run_id: str,
     run_date: dt.date,
@@ -346,12 +354,13 @@ def publish(
 ) -> PublishResult:
     """Publish the de-identified report and BI extracts of one run, only if every checkpoint passed.
 
-    ``warehouse_path`` is opened read-only and closed before this returns. ``dbt_target_dir`` (a folder with
-    ``manifest.json``, e.g. the dbt docs folder) gives the data dictionary its descriptions, else the YAML under
-    ``dbt_models_dir``. ``staging_hook`` is called with the staging folder once everything is written and before
-    the audit (extensions and tests; an exception from it aborts the publication). Raises PublishRefused before
-    writing anything if a checkpoint failed or none ran, PublishAuditFailed if the staged files break a rule,
-    PublishError if writing fails; in every case ``latest`` is unchanged.
+    ``warehouse_path`` (a warehouse resource, or a DuckDB file) is opened read-only and closed before this
+    returns. ``dbt_target_dir`` (a folder with ``manifest.json``, e.g. the dbt docs folder) gives the data
+    dictionary its descriptions, else the YAML under ``dbt_models_dir``. ``staging_hook`` is called with the
+    staging folder once everything is written and before the audit (extensions and tests; an exception from it
+    aborts the publication). Raises PublishRefused before writing anything if a checkpoint failed or none ran,
+    PublishAuditFailed if the staged files break a rule, PublishError if writing fails; in every case ``latest``
+    is unchanged.
     """
     refuse_unless_passed(checkpoints, reports_dir / LATEST)
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -398,4 +407,5 @@ def publish(
         suppressed_cells=manifest["suppressed_cells"],
         run_dir=run_dir,
         missing_marts=tuple(manifest["missing_marts"]),
+        kpis=tuple(manifest["kpis"]),
     )

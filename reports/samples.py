@@ -15,9 +15,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
+
+from flows.warehouse.resource import DuckDBResource
 
 PER_10K = 10_000
 #: (id, type, share of the network's activity).
@@ -237,10 +238,7 @@ def sample_marts(
 
 def write_sample_warehouse(path: Path, frames: dict[str, pd.DataFrame]) -> Path:
     """Store frames as tables of schema ``marts`` in a DuckDB file (created or replaced table by table)."""
-    with duckdb.connect(str(path)) as connection:
-        connection.execute("create schema if not exists marts")
+    with DuckDBResource(path).session(write=True) as session:
         for name, frame in frames.items():
-            connection.register("frame", frame)
-            connection.execute(f"create or replace table marts.{name} as select * from frame")  # noqa: S608
-            connection.unregister("frame")
+            session.replace_table("marts", name, frame)
     return path

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -32,7 +31,7 @@ import pyarrow as pa
 
 from flows.warehouse.csvscan import alone_reason, chunks, scan, text_lines
 from flows.warehouse.duckdb_sql import ident, literal, read_type
-from flows.warehouse.duckdb_temp import gap_table, quietly, unregister
+from flows.warehouse.duckdb_temp import LoadTarget, gap_table, quietly, unregister
 from flows.warehouse.errors import FileFormatError, RowCountMismatchError
 from flows.warehouse.files import csv_dialect, normalize_encoding
 from flows.warehouse.lines import blank_lines, line_index, line_of, read_lines, write_copy
@@ -43,9 +42,6 @@ from flows.warehouse.model import (
     Reject,
     exceeds_reject_threshold,
 )
-
-if TYPE_CHECKING:
-    from flows.warehouse.duckdb_backend import DuckDBWarehouse
 
 _TEXT_TYPES = ("varchar", "json")
 
@@ -71,7 +67,7 @@ class _View:
     originals: dict[int, bytes] = field(default_factory=dict)  # line -> its bytes in the landing file
 
 
-def load_csv(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWarehouse) -> FileLoad:
+def load_csv(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: LoadTarget) -> FileLoad:
     """Parse, check and insert one delimited file; return counts and the first rejects."""
     view = _View(job.data_path)
     try:
@@ -114,7 +110,7 @@ def _drop_stage(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _parse(
-    con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWarehouse, view: _View
+    con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: LoadTarget, view: _View
 ) -> tuple[_View, int, int, list[_Rejected]]:
     """Stage the file. When DuckDB reports a quoting fault, the loader reads the records itself (``csvscan``),
     sets aside the first line of each record it cannot trust, and DuckDB parses the file again with those
@@ -155,7 +151,7 @@ def _quoting_fault(record: _Rejected) -> bool:
     return "UNQUOTED VALUE" in kinds or (_span(record) > 1 and bool(kinds & _STRUCTURAL))
 
 
-def _copy(job: FileJob, warehouse: DuckDBWarehouse, view: _View, set_aside: dict[int, str] | None = None) -> _View:
+def _copy(job: FileJob, warehouse: LoadTarget, view: _View, set_aside: dict[int, str] | None = None) -> _View:
     """A scratch copy of the landing file with LF endings, each line in ``set_aside`` replaced by a line the
     parser rejects on its own (one field more than the columns)."""
     endings = job.facts.line_endings if job.facts.line_endings in ("mixed", "cr") else "lf"
@@ -430,7 +426,7 @@ def _embedded_line_breaks(con: duckdb.DuckDBPyConnection, job: FileJob) -> int:
 
 
 def _insert(
-    con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWarehouse, table: str, row_number: str, source: str
+    con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: LoadTarget, table: str, row_number: str, source: str
 ) -> None:
     """Stream the parsed rows (converted to UTC, numbered) from the staging connection into the raw table."""
     prefix = "s." if source.startswith("(") else ""

@@ -17,22 +17,18 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from flows.warehouse.duckdb_sql import ident, literal, read_type
-from flows.warehouse.duckdb_temp import gap_table, quietly, unregister
+from flows.warehouse.duckdb_temp import LoadTarget, gap_table, quietly, unregister
 from flows.warehouse.errors import FileFormatError, RowCountMismatchError
 from flows.warehouse.files import normalize_encoding, plan_columns
 from flows.warehouse.jsonfiles import iter_json_array, json_error_reason
 from flows.warehouse.lines import line_index, line_of, read_lines, write_copy
 from flows.warehouse.model import FIRST_BAD_LINES, FileJob, FileLoad, ReadColumn, Reject, exceeds_reject_threshold
-
-if TYPE_CHECKING:
-    from flows.warehouse.duckdb_backend import DuckDBWarehouse
 
 _TABLES = ("_jlines", "_jrec_t", "_jx", "_jbad", "_jreader", "_rej", "_scan", "_jgaps")
 #: A delimiter no valid JSON line contains (control characters must be escaped inside JSON strings).
@@ -47,7 +43,7 @@ _READER_REASONS = {
 }
 
 
-def load_json(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWarehouse) -> FileLoad:
+def load_json(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: LoadTarget) -> FileLoad:
     """Stage, check, cast and insert one json/jsonl file; return counts and the first rejects."""
     path, copy = job.data_path, False
     try:
@@ -297,7 +293,7 @@ def _value(column: ReadColumn, i: int, zone: str) -> str:
     return f"timezone({literal(zone)}, {value})" if column.type == "timestamp" else value
 
 
-def _insert(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWarehouse, table: str) -> None:
+def _insert(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: LoadTarget, table: str) -> None:
     """Stream the accepted records, cast to the registry types, from the staging connection into the raw table."""
     names = [ident(c.name) for c in job.columns] + ["_row_number"]
     values = [_value(c, i, job.source.timezone) for i, c in enumerate(job.columns, start=1)] + ["x._row"]
@@ -343,9 +339,7 @@ def _reject(texts: _Texts, line: int, row: int, text: str | None, reason: str) -
     return Reject(int(line), text, reason, int(row))
 
 
-def _store_rejects(
-    con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWarehouse, texts: _Texts
-) -> list[Reject]:
+def _store_rejects(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: LoadTarget, texts: _Texts) -> list[Reject]:
     """Move every rejected record into raw._rejects, a page at a time; return the first few (by line)."""
     first: list[Reject] = []
     after = (0, 0)

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+
+from flows.warehouse.model import FileJob, Reject
+
+
+class LoadTarget(Protocol):
+    """What the CSV and JSON readers need of the DuckDB backend (``DuckDBWarehouse`` is one): the readers depend on
+    this, not on the backend that calls them, so the two modules do not import each other."""
+
+    def append(self, table: str, columns: list[str], query: str, job: FileJob) -> None: ...
+
+    def scratch_file(self, name: str) -> Path: ...
+
+    def raw_table(self, job: FileJob) -> str: ...
+
+    def insert_rejects(self, job: FileJob, rejects: Sequence[Reject]) -> None: ...
 
 
 def quietly(con: duckdb.DuckDBPyConnection, statement: str) -> None:

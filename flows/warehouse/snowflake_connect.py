@@ -27,6 +27,9 @@ _OPTIONAL = {
     "warehouse": "SNOWFLAKE_WAREHOUSE",
     "database": "SNOWFLAKE_DATABASE",
 }
+#: Where the account is reached when not at its default address (a private link or proxy; fakesnow's server in
+#: the tests). dbt's profile reads the same variables.
+_ENDPOINT = {"host": "SNOWFLAKE_HOST", "port": "SNOWFLAKE_PORT", "protocol": "SNOWFLAKE_PROTOCOL"}
 #: Every session runs in UTC, so a TIMESTAMP_NTZ written to a TIMESTAMP_TZ column is read as UTC.
 SESSION_PARAMETERS = {"TIMEZONE": "UTC", "QUERY_TAG": "hospital-loader"}
 
@@ -46,12 +49,23 @@ class SnowflakeParams:
     warehouse: str | None = None
     database: str | None = None
     schema: str = "RAW"
+    host: str | None = None
+    port: int | None = None
+    protocol: str | None = None
 
     def connect_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``snowflake.connector.connect``."""
         kwargs = {"account": self.account, "user": self.user, "password": self.password, "schema": self.schema}
-        kwargs.update({k: v for k in _OPTIONAL if (v := getattr(self, k))})
+        kwargs.update({k: v for k in (*_OPTIONAL, *_ENDPOINT) if (v := getattr(self, k))})
         return {**kwargs, "session_parameters": dict(SESSION_PARAMETERS)}
+
+    def dbt_env(self) -> dict[str, str]:
+        """The variables dbt_project/profiles.yml reads for its ``snowflake`` target. The password goes in
+        ``DBT_ENV_SECRET_SNOWFLAKE_PASSWORD``, whose value dbt scrubs from its logs and artifacts."""
+        env = {"SNOWFLAKE_ACCOUNT": self.account, "SNOWFLAKE_USER": self.user,
+               "DBT_ENV_SECRET_SNOWFLAKE_PASSWORD": self.password}  # fmt: skip
+        env.update({var: str(v) for k, var in {**_OPTIONAL, **_ENDPOINT}.items() if (v := getattr(self, k))})
+        return env
 
 
 def params_from_env(environ: Mapping[str, str] | None = None) -> SnowflakeParams:
@@ -67,7 +81,37 @@ def params_from_env(environ: Mapping[str, str] | None = None) -> SnowflakeParams
             "or load a prefect-snowflake block with connection_from_block(), or set HOSPITAL_WAREHOUSE=duckdb"
         )
     optional = {key: env.get(var) or None for key, var in _OPTIONAL.items()}
-    return SnowflakeParams(env["SNOWFLAKE_ACCOUNT"], env["SNOWFLAKE_USER"], password, **optional)
+    endpoint: dict[str, Any] = {key: env.get(var) or None for key, var in _ENDPOINT.items()}
+    if endpoint["port"] is not None:
+        try:
+            endpoint["port"] = int(endpoint["port"])
+        except ValueError:
+            raise SnowflakeConfigError("SNOWFLAKE_PORT must be a port number") from None
+    return SnowflakeParams(env["SNOWFLAKE_ACCOUNT"], env["SNOWFLAKE_USER"], password, **optional, **endpoint)
+
+
+def params_from_block(block_name: str) -> SnowflakeParams:
+    """Connection parameters from a saved prefect-snowflake ``SnowflakeConnector`` block (its credentials,
+    database and warehouse), else a ``SnowflakeCredentials`` block (database and warehouse from the environment).
+
+    Only password authentication is handed to dbt this way; a block with a key pair or another authenticator
+    is refused with what to do (dbt's profile then reads its own variables, docs/snowflake.md).
+    """
+    connector, credentials = _load_block(block_name)
+    database = connector.database if connector is not None else None
+    warehouse = connector.warehouse if connector is not None else None
+    if credentials.password is None:
+        raise SnowflakeConfigError(
+            f"block {block_name!r} has no password: the platform hands dbt password credentials only; use "
+            "SNOWFLAKE_* variables for key-pair or SSO authentication (docs/snowflake.md)"
+        )
+    endpoint: dict[str, Any] = {key: os.environ.get(var) or None for key, var in _ENDPOINT.items()}
+    endpoint["port"] = int(endpoint["port"]) if endpoint["port"] else None
+    return SnowflakeParams(
+        credentials.account, credentials.user, credentials.password.get_secret_value(), role=credentials.role,
+        warehouse=warehouse or os.environ.get("SNOWFLAKE_WAREHOUSE") or None,
+        database=database or os.environ.get("SNOWFLAKE_DATABASE") or None, **endpoint,
+    )  # fmt: skip
 
 
 def connection_from_env(environ: Mapping[str, str] | None = None) -> SnowflakeConnection:
@@ -80,25 +124,32 @@ def connection_from_env(environ: Mapping[str, str] | None = None) -> SnowflakeCo
 def connection_from_block(block_name: str) -> SnowflakeConnection:
     """Open a connection from a saved prefect-snowflake ``SnowflakeConnector`` block, else a
     ``SnowflakeCredentials`` block of that name (database and warehouse then come from the environment)."""
-    from prefect_snowflake import SnowflakeConnector, SnowflakeCredentials
-
-    try:
-        connector = SnowflakeConnector.load(block_name)
-    except (ValueError, KeyError, RuntimeError):
-        connector = None
+    connector, credentials = _load_block(block_name)
     extra = {"session_parameters": dict(SESSION_PARAMETERS)}
     where = f"prefect block {block_name!r}"
     if connector is not None:
         return _guard(lambda: connector.get_connection(**extra), where)
+    env = {k: v for k, var in _OPTIONAL.items() if k != "role" and (v := os.environ.get(var))}
+    return _guard(lambda: credentials.get_client(schema="RAW", **env, **extra), where)
+
+
+def _load_block(block_name: str) -> tuple[Any, Any]:
+    """The saved ``SnowflakeConnector`` block of that name and its credentials, else (None, the
+    ``SnowflakeCredentials`` block of that name); a clear error naming the block when there is neither."""
+    from prefect_snowflake import SnowflakeConnector, SnowflakeCredentials
+
     try:
-        credentials = SnowflakeCredentials.load(block_name)
+        connector = SnowflakeConnector.load(block_name)
+        return connector, connector.credentials
+    except (ValueError, KeyError, RuntimeError):
+        pass
+    try:
+        return None, SnowflakeCredentials.load(block_name)
     except (ValueError, KeyError, RuntimeError) as exc:
         raise SnowflakeConfigError(
             f"no SnowflakeConnector or SnowflakeCredentials block named {block_name!r}; create one "
             "(docs/snowflake.md) or use environment variables"
         ) from exc
-    env = {k: v for k, var in _OPTIONAL.items() if k != "role" and (v := os.environ.get(var))}
-    return _guard(lambda: credentials.get_client(schema="RAW", **env, **extra), where)
 
 
 def _connect(kwargs: dict[str, Any], where: str) -> SnowflakeConnection:

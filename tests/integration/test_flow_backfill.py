@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from expectations.results import QualityGateFailed
 from flows import runs
+from flows.contracts.quality import QualityGateFailed
 from flows.contracts.registry import load_registry
 from flows.settings import Settings
 from flows.transform import batch_loaded_after, scope_instant

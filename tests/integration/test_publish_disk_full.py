@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from expectations.results import CheckpointOutcome, ExpectationOutcome
+from flows.contracts.quality import CheckpointOutcome, ExpectationOutcome
 from flows.errors import disk_full, safe_message
 from reports import PublishError, publish
 from reports.samples import sample_marts, write_sample_warehouse

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from expectations.results import CheckpointOutcome, ExpectationOutcome
+from flows.contracts.quality import CheckpointOutcome, ExpectationOutcome
 from reports import PublishAuditFailed, PublishError, PublishRefused, publish
 from reports.charts import CHARTS
 from reports.deidentify import check_table
@@ -394,3 +394,17 @@ def test_report_in_chromium_loads_every_image_without_horizontal_overflow(
     screenshot = tmp_path / f"report-{width}.png"
     assert browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 10_000
+
+
+def test_the_kpis_a_publication_returns_are_the_report_tiles_and_the_manifest(first_publication) -> None:
+    # Computed once (reports/kpis.py): the run's summary artifact shows what the result returns.
+    _, result = first_publication
+    html = result.report_html.read_text(encoding="utf-8")
+    manifest = json.loads((result.run_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert [k["key"] for k in result.kpis] == ["admissions", "alos", "readmission_rate", "occupancy",
+                                               "no_show_rate", "denial_rate", "revenue"]  # fmt: skip
+    assert manifest["kpis"] == list(result.kpis)
+    for figure in result.kpis:
+        assert figure["value"] not in ("n/a", "") and f">{figure['value']}<" in html, figure
+    occupancy = next(k for k in result.kpis if k["key"] == "occupancy")
+    assert occupancy["label"] == "Bed occupancy" and occupancy["mart"] == "mart_bed_occupancy_daily"

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from expectations.results import CheckpointOutcome, ExpectationOutcome
+from flows.contracts.quality import CheckpointOutcome, ExpectationOutcome
 from flows.contracts.registry import load_registry
 from generators.batch import NetworkSpec, generate_initial
 from reports import PublishResult, publish

@@ -13,8 +13,8 @@ import uuid
 import pytest
 from typer.testing import CliRunner
 
-from deployments.automations import AutomationFileError, bind, read_automations
-from deployments.serve import _import_flow, read_deployments
+from flows.automations import AutomationFileError, bind, read_automations
+from flows.serve import _import_flow, read_deployments
 from flows.cli import app
 
 pytestmark = pytest.mark.unit
@@ -168,7 +168,7 @@ def _quoted_errors(automation) -> set[str]:
 
 def _platform_exceptions() -> dict[str, type[BaseException]]:
     """Every exception class the platform's packages define (imported, so subclasses are registered)."""
-    import expectations.results  # noqa: F401  (safe_message imports the gates and reports lazily)
+    import flows.contracts.quality
     import flows.pipeline  # the stages and the loader
     import flows.warehouse.snowflake_connect  # noqa: F401
     import reports  # noqa: F401

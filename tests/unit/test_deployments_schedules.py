@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from deployments.serve import read_deployments
+from flows.serve import read_deployments
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from deployments import serve as serve_module
-from deployments.serve import TimezoneError, check_timezone, read_deployments, runner_deployments, served_name
+from flows import serve as serve_module
+from flows.serve import TimezoneError, check_timezone, read_deployments, runner_deployments, served_name
 from flows.cli import app
 
 pytestmark = pytest.mark.unit

@@ -16,7 +16,7 @@ from great_expectations.data_context.types.resource_identifiers import (
 )
 
 from expectations.datadocs import VIEWS_DIR, OfflinePageView, install_assets, prune, validation_page
-from expectations.results import CheckpointOutcome, ExpectationOutcome, QualityGateFailed, ValidationPage
+from flows.contracts.quality import CheckpointOutcome, ExpectationOutcome, QualityGateFailed, ValidationPage
 
 pytestmark = pytest.mark.unit
 

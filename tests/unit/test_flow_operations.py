@@ -222,7 +222,7 @@ def test_a_full_disk_is_named_with_its_stage_and_what_was_kept(tmp_path):
 
 
 def test_the_console_prints_a_platform_errors_message_once_without_traceback():
-    from expectations.results import CheckpointOutcome, QualityGateFailed
+    from flows.contracts.quality import CheckpointOutcome, QualityGateFailed
     from flows.run_cli import _OneMessage
 
     error = QualityGateFailed(CheckpointOutcome("raw", False, "r", "daily-1", None, ()))

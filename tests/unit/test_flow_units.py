@@ -10,14 +10,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from deployments.serve import read_deployments
-from expectations.results import CheckpointOutcome, ExpectationOutcome, QualityGateFailed
+from flows.serve import read_deployments
 from flows import runs
 from flows.artifacts import checkpoint_rows, render_summary
 from flows.backfill import BackfillRangeError, backfill_days
 from flows.contracts.batch_ids import next_batch_id, parse_batch_id
+from flows.contracts.quality import CheckpointOutcome, ExpectationOutcome, QualityGateFailed
 from flows.faults import TransientWarehouseError, is_transient
-from flows.kpis import Kpi
 from flows.settings import Settings
 from flows.transform import (
     DbtVarsError,
@@ -145,7 +144,7 @@ def test_summary_names_stages_gates_kpis_and_links():
         status="published",
         stage_rows=[("load", "10 rows loaded", "1.0")],
         checkpoints=[_outcome(False, False)],
-        kpis=[Kpi("Admissions", "1,234", "marts.mart_admissions_monthly")],
+        kpis=[{"label": "Admissions", "value": "1,234", "mart": "mart_admissions_monthly"}],
         links={"report": "file:///r/report.html", "dbt_docs": None},
     )
     assert "| load | 10 rows loaded | 1.0 |" in markdown
@@ -245,7 +244,7 @@ def test_deployments_have_the_documented_schedules():
 
 
 def test_serve_builds_the_same_deployments_with_their_schedules():
-    from deployments.serve import runner_deployments
+    from flows.serve import runner_deployments
 
     served = {d.name: d for d in runner_deployments(timezone="Europe/Berlin")}
     assert set(served) == {"daily-incremental-served", "weekly-full-refresh-served", "manual-backfill-served"}
@@ -265,30 +264,6 @@ def test_no_flows_module_shadows_an_installed_package():
     installed = set(importlib.metadata.packages_distributions()) | set(sys.stdlib_module_names)
     assert "dbt" in installed and "json" in installed  # the check sees both kinds of name
     assert not sorted(set(names) & installed)
-
-
-def test_kpis_are_network_totals_and_small_counts_are_suppressed(tmp_path):
-    from flows.kpis import read_kpis
-
-    warehouse = tmp_path / "w.duckdb"
-    with duckdb.connect(str(warehouse)) as connection:
-        connection.execute("create schema marts")
-        connection.execute(
-            "create table marts.mart_admissions_monthly as select * from (values "
-            "('h1', date '2024-01-01', 3, 2, 4.0, 4.0), ('h2', date '2024-01-01', 4, 3, 2.0, 2.0)) "
-            "as t(hospital_id, month_date, admission_count, discharge_count, average_length_of_stay_nights, "
-            "median_length_of_stay_nights)"
-        )
-        connection.execute(
-            "create table marts.mart_claim_denials as select * from (values ('p1', 30, 3), ('p2', 10, 5)) "
-            "as t(payer_id, claim_count, initially_denied_count)"
-        )
-    kpis = {k.label: k.value for k in read_kpis(warehouse)}
-    assert kpis["Admissions"] == "<11"  # 7 admissions
-    assert kpis["Average length of stay (nights)"] == "<11"  # rests on 5 discharges
-    assert kpis["Claims submitted"] == "40"
-    assert kpis["Initial denial rate"] == f"{8 / 40:.1%}"
-    assert "No-show rate" not in kpis  # that mart does not exist here
 
 
 @pytest.mark.parametrize(

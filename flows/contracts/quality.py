@@ -1,4 +1,5 @@
-"""What a quality gate reports: the contract between the checkpoints, the pipeline flow and the published report.
+"""What a quality gate reports: the contract between the checkpoints (expectations/), the pipeline flow and the
+published report (reports/), defined here once so that neither imports the other.
 
 These objects only ever hold names, counts and percentages: never a data value. They are safe to log, to put in a
 Prefect artifact and to print in the HTML report.

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import yaml
 
-AUTOMATIONS_YAML = Path(__file__).resolve().parent / "automations.yaml"
+AUTOMATIONS_YAML = Path(__file__).resolve().parents[1] / "deployments" / "automations.yaml"
 NOTIFY_ACTION = "send-notification"
 
 

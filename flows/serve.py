@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-PREFECT_YAML = Path(__file__).resolve().parent / "prefect.yaml"
+PREFECT_YAML = Path(__file__).resolve().parents[1] / "deployments" / "prefect.yaml"
 REPOSITORY = PREFECT_YAML.parents[1]
 #: Appended to a prefect.yaml deployment's name for its served twin.
 SERVED_SUFFIX = "-served"

@@ -189,6 +189,7 @@ def run_checkpoint(
     warehouse: str = "duckdb",
     results_dir: Path | None = None,
     snowflake_connect: Callable[[], Any] | None = None,
+    timezone: str | None = None,
 ) -> CheckpointOutcome:
     """Run the ``raw`` (one batch) or ``marts`` checkpoint; Data Docs are rebuilt pass or fail.
 
@@ -200,6 +201,8 @@ def run_checkpoint(
 
     ``warehouse="duckdb"`` validates the file ``warehouse_path``; ``warehouse="snowflake"`` validates either
     checkpoint in Snowflake on connections from ``snowflake_connect`` (see :func:`add_snowflake_datasource`).
+
+    ``timezone`` (marts): the zone of the local calendar months, by default the registry's ``defaults.timezone``.
     """
     _check_arguments(checkpoint, warehouse, batch_id, warehouse_path, snowflake_connect)
     data_docs_dir = data_docs_dir.absolute()  # the outcome's page paths are absolute, whatever the caller passed
@@ -218,7 +221,8 @@ def run_checkpoint(
     else:
         mart_rules = load_marts_rules(rules or DEFAULT_MARTS_RULES)
         columns = _snowflake_columns(snowflake_connect) if snowflake else _columns(warehouse_path)  # type: ignore[arg-type]
-        suites = marts_suites(mart_rules, thresholds, columns, DIALECTS[warehouse])
+        zone = timezone or (registry or load_registry()).timezone
+        suites = marts_suites(mart_rules, thresholds, columns, DIALECTS[warehouse], timezone=zone)
     context = build_context(data_docs_dir, results_dir or data_docs_dir.parent / "gx_results")
     if warehouse == "snowflake":
         datasource = add_snowflake_datasource(context, snowflake_connect)  # type: ignore[arg-type]

@@ -68,7 +68,9 @@ def _specs(kind: str, warehouse: Path, batch_id: str, landing: Path) -> list[Sui
         tables = {table for schema, table in _tables(warehouse) if schema == "raw"}
         rules = load_raw_rules(DEFAULT_RAW_RULES, registry)
         return raw_suites(registry, batch_id, thresholds, rules, read_manifest(landing), tables)
-    return marts_suites(load_marts_rules(DEFAULT_MARTS_RULES), thresholds, _columns(warehouse))
+    return marts_suites(
+        load_marts_rules(DEFAULT_MARTS_RULES), thresholds, _columns(warehouse), timezone=load_registry().timezone
+    )
 
 
 def _portable(spec: SuiteSpec) -> list:

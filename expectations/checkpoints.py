@@ -190,6 +190,7 @@ def run_checkpoint(
     results_dir: Path | None = None,
     snowflake_connect: Callable[[], Any] | None = None,
     resource: WarehouseResource | None = None,
+    timezone: str | None = None,
 ) -> CheckpointOutcome:
     """Run the ``raw`` (one batch) or ``marts`` checkpoint; Data Docs are rebuilt pass or fail.
 
@@ -202,6 +203,8 @@ def run_checkpoint(
     ``resource`` is the warehouse resource (``flows.warehouse.resource``: what the pipeline passes); without it,
     ``warehouse="duckdb"`` validates the file ``warehouse_path`` and ``warehouse="snowflake"`` validates
     Snowflake on connections from ``snowflake_connect`` (see :func:`add_snowflake_datasource`).
+
+    ``timezone`` (marts): the zone of the local calendar months, by default the registry's ``defaults.timezone``.
     """
     if resource is not None:
         warehouse = resource.kind
@@ -232,7 +235,8 @@ def run_checkpoint(
         )  # fmt: skip
     else:
         mart_rules = load_marts_rules(rules or DEFAULT_MARTS_RULES)
-        suites = marts_suites(mart_rules, thresholds, columns, DIALECTS[warehouse])
+        zone = timezone or (registry or load_registry()).timezone
+        suites = marts_suites(mart_rules, thresholds, columns, DIALECTS[warehouse], timezone=zone)
     context = build_context(data_docs_dir, results_dir or data_docs_dir.parent / "gx_results")
     if warehouse == "snowflake":
         datasource = add_snowflake_datasource(context, snowflake_connect)  # type: ignore[arg-type]

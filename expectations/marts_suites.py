@@ -1,7 +1,8 @@
 """Marts-layer suites: KPI fractions in [0, 1], capacity, month coverage, totals and no direct identifiers.
 
 Built from ``marts_rules.yml`` and the tables that exist: one suite per table of the marts schema, plus a
-``marts.catalog`` suite that fails naming any expected KPI mart that is missing (its rules wait until it exists).
+``marts.catalog`` suite that fails naming any KPI mart of ``flows.contracts.marts`` that is missing (its rules wait
+until it exists). Local calendar rules use the hospitals' time zone the caller passes (the registry's).
 The same rules run on DuckDB and Snowflake: the rules file's macros and the month spine are written per dialect by
 ``expectations/dialects.py``; catalogue names are compared lower-cased (Snowflake upper-cases unquoted names).
 """
@@ -12,6 +13,7 @@ The same rules run on DuckDB and Snowflake: the rules file's macros and the mont
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +33,16 @@ from expectations.rules import (
     read_yaml,
     sql_rule,
 )
+from flows.contracts.marts import MARTS_SCHEMA, kpi_mart_names
 
 DEFAULT_MARTS_RULES = EXPECTATIONS_DIR / "marts_rules.yml"
 TEXT_TYPES = ("VARCHAR", "TEXT", "STRING")
-REQUIRED_KEYS = ("expected_tables", "fractions", "month_coverage", "totals", "identifiers")
+REQUIRED_KEYS = ("fractions", "month_coverage", "totals", "identifiers")
+#: Facts written once elsewhere, which a rules file must not repeat: key -> where the fact lives.
+DEFINED_ELSEWHERE = {
+    "local_timezone": "the hospitals' time zone is the source registry's defaults.timezone (flows/sources.yml)",
+    "expected_tables": "the list of published marts is flows/contracts/marts.py",
+}
 
 
 def load_marts_rules(path: Path) -> dict[str, Any]:
@@ -43,12 +51,13 @@ def load_marts_rules(path: Path) -> dict[str, Any]:
     missing = [key for key in REQUIRED_KEYS if key not in document]
     if missing:
         raise RulesConfigError(f"{path}: missing section(s) {missing}; see expectations/marts_rules.yml")
-    document.setdefault("schema", "marts")
+    for key, home in DEFINED_ELSEWHERE.items():
+        if key in document:
+            raise RulesConfigError(f"{path}: remove '{key}': {home}, and the marts gate reads it from there")
+    document.setdefault("schema", MARTS_SCHEMA)
     for entry, sql in _rule_sql(document):
-        if "{{" in sql and not document.get("local_timezone"):
-            raise RulesConfigError(f"{path}: {entry} uses a macro; set local_timezone (e.g. America/Chicago)")
-        try:
-            render_macros(sql, DUCKDB, timezone=document.get("local_timezone") or "UTC")
+        try:  # the macros' names and arguments; the zone is the caller's (marts_suites)
+            render_macros(sql, DUCKDB, timezone="UTC")
         except MacroError as exc:
             raise RulesConfigError(f"{path}: {entry}: {exc}") from exc
     return document
@@ -71,15 +80,29 @@ def marts_suites(
     thresholds: Thresholds,
     columns: dict[tuple[str, str], dict[str, str]],
     dialect: SqlDialect = DUCKDB,
+    *,
+    timezone: str | None = None,
+    expected_tables: Sequence[str] | None = None,
 ) -> list[SuiteSpec]:
     """One suite per table of the marts schema, and the catalogue suite, in ``dialect``'s SQL.
 
     ``columns``: column name -> catalogue type of every table, by (schema, table), names lower-cased.
+    ``timezone``: the hospitals' time zone (the registry's ``defaults.timezone``), in which ``{{ local_date() }}``
+    gives local calendar dates; required when a rule uses that macro. ``expected_tables``: the KPI marts that must
+    exist, by default every KPI mart of ``flows.contracts.marts``.
     """
-    rules = _rendered(rules, dialect)
+    if timezone is None:
+        uses = [entry for entry, sql in _rule_sql(rules) if "{{" in sql]
+        if uses:
+            raise RulesConfigError(
+                f"marts rule {uses[0]} uses a macro of the hospitals' local calendar: pass timezone= (the source "
+                "registry's defaults.timezone, Registry.timezone)"
+            )
+    rules = _rendered(rules, dialect, timezone or "UTC")
     schema = rules["schema"]
     tables = {table: cols for (table_schema, table), cols in columns.items() if table_schema == schema}
-    suites = [_catalog_suite(schema, rules["expected_tables"], set(tables))]
+    expected = list(expected_tables) if expected_tables is not None else kpi_mart_names()
+    suites = [_catalog_suite(schema, expected, set(tables))]
     for table in sorted(tables):
         table_rules = [
             *_fraction_rules(table, tables[table], rules["fractions"], thresholds),
@@ -93,11 +116,11 @@ def marts_suites(
     return suites
 
 
-def _rendered(rules: dict[str, Any], dialect: SqlDialect) -> dict[str, Any]:
-    """A copy of the rules with every SQL snippet's macros written in ``dialect``."""
+def _rendered(rules: dict[str, Any], dialect: SqlDialect, timezone: str) -> dict[str, Any]:
+    """A copy of the rules with every SQL snippet's macros written in ``dialect``, local dates in ``timezone``."""
 
     def render(sql: str) -> str:
-        return render_macros(sql, dialect, timezone=rules.get("local_timezone") or "UTC")
+        return render_macros(sql, dialect, timezone=timezone)
 
     coverage = dict(rules["month_coverage"])
     coverage["default"] = render(coverage["default"])

@@ -119,6 +119,10 @@ from flows.load_cli import load  # noqa: E402  (registered after app is defined)
 
 app.command("load")(load)
 
+from flows.validate_cli import validate  # noqa: E402  (registered after app is defined)
+
+app.command("validate")(validate)
+
 from flows import run_cli  # noqa: E402  (registered after app is defined)
 
 app.command("run")(run_cli.run)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flows.contracts.registry import DEFAULT_REGISTRY, load_registry
 
 
 class DataHome:
@@ -67,6 +69,12 @@ class DataHome:
         return self.reports / run_date.isoformat()
 
 
+@cache
+def hospitals_timezone() -> str:
+    """The hospitals' time zone as the platform's source registry defines it (``defaults.timezone``)."""
+    return load_registry(DEFAULT_REGISTRY).timezone
+
+
 class Settings(BaseSettings):
     """Every knob of the platform. Read once at the edge (CLI, flows) and passed down explicitly."""
 
@@ -86,8 +94,9 @@ class Settings(BaseSettings):
     defect_rate: float = Field(default=0.0, ge=0.0, le=0.5, description="Share of rows given a defect.")
     workers: int = Field(default=1, ge=1, description="Processes used to generate partitions.")
     timezone: str = Field(
-        default="America/Chicago",
-        description="The hospitals' time zone: decides which day a scheduled run processes (cron and 'yesterday').",
+        default_factory=lambda: hospitals_timezone(),
+        description="The hospitals' time zone: decides which day a scheduled run processes (cron and 'yesterday'). "
+        "Default: the source registry's defaults.timezone (flows/sources.yml), where it is defined once.",
     )
     lock_timeout_seconds: float = Field(
         default=1800.0,

@@ -1,9 +1,10 @@
 """The marts a report publishes: the KPI mart contract, and a read-only reader of them from the DuckDB warehouse.
 
-Each published table has a `MartSpec`: its columns (as the contract in docs/dbt.md names them), the key columns
-that span its margins (for complementary suppression), which columns count people or events (suppressed from 1
-to 10) and which columns are derived from those counts (suppressed with them). Patient-level tables
-(`dim_patients`, `fct_*`) are not in this catalogue on purpose: see docs/reports.md, "What is published".
+Which tables are published is written once, in ``flows.contracts.marts``; each has a `MartSpec` here: its columns
+(as the contract in docs/dbt.md names them), the key columns that span its margins (for complementary suppression),
+which columns count people or events (suppressed from 1 to 10) and which columns are derived from those counts
+(suppressed with them). Patient-level tables (`dim_patients`, `fct_*`) are not published on purpose: see
+docs/reports.md, "What is published".
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from flows.contracts.marts import MARTS_SCHEMA, PUBLISHED_MARTS
 from flows.warehouse.resource import Session, WarehouseResource, as_resource
 
-SCHEMA = "marts"
+SCHEMA = MARTS_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -272,7 +274,25 @@ DIMENSIONS: tuple[MartSpec, ...] = (
     ),
 )
 
-CATALOGUE: dict[str, MartSpec] = {spec.name: spec for spec in (*KPI_MARTS, *DIMENSIONS)}
+
+def _catalogue(specs: tuple[MartSpec, ...]) -> dict[str, MartSpec]:
+    """One spec per published mart of ``flows.contracts.marts``, in its order; a spec too many or too few is an
+    error naming the mart (the list of marts is written there only)."""
+    by_name = {spec.name: spec for spec in specs}
+    missing = [name for name in PUBLISHED_MARTS if name not in by_name]
+    extra = [name for name in by_name if name not in PUBLISHED_MARTS]
+    wrong = [name for name, mart in PUBLISHED_MARTS.items()
+             if name in by_name and by_name[name].is_dimension != (mart.kind == "dimension")]  # fmt: skip
+    if missing or extra or wrong:
+        raise ValueError(
+            f"reports/marts.py disagrees with flows/contracts/marts.py: no MartSpec for {missing}, specs of marts not "
+            f"published {extra}, is_dimension unlike the contract's kind {wrong}"
+        )
+    return {name: by_name[name] for name in PUBLISHED_MARTS}
+
+
+#: The publication spec of every published mart (``flows.contracts.marts.PUBLISHED_MARTS``), in that order.
+CATALOGUE: dict[str, MartSpec] = _catalogue((*KPI_MARTS, *DIMENSIONS))
 
 
 class MartContractError(RuntimeError):

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from expectations import QualityGateFailed, run_checkpoint
-from expectations.marts_suites import DEFAULT_MARTS_RULES, load_marts_rules
+from flows.contracts.marts import kpi_mart_names
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +107,7 @@ def sound_marts(tmp_path_factory) -> Path:
 def test_marts_checkpoint_passes_sound_marts(sound_marts, tmp_path):
     outcome = run_checkpoint("marts", warehouse_path=sound_marts, data_docs_dir=tmp_path / "docs")
     assert outcome.success, [failure.describe() for failure in outcome.failures]
-    expected = load_marts_rules(DEFAULT_MARTS_RULES)["expected_tables"]
+    expected = kpi_mart_names()
     assert {o.suite for o in outcome.outcomes} >= {f"marts.{table}" for table in expected} | {"marts.catalog"}
     assert (tmp_path / "docs" / "index.html").exists()
 

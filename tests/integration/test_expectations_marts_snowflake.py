@@ -15,11 +15,10 @@ import duckdb
 import fakesnow
 import pytest
 import snowflake.connector
-import yaml
 
 from expectations import QualityGateFailed, run_checkpoint
 from expectations.dialects import DUCKDB, SNOWFLAKE
-from expectations.marts_suites import DEFAULT_MARTS_RULES, load_marts_rules
+from flows.contracts.marts import kpi_mart_names
 from tests.integration.test_expectations_marts import BREAKS, PATIENT, SOUND
 
 pytestmark = pytest.mark.integration
@@ -66,7 +65,7 @@ def _check(connect: Callable[[], snowflake.connector.SnowflakeConnection], root:
 def test_snowflake_marts_checkpoint_passes_sound_marts_with_local_months(accounts, tmp_path):
     outcome = _check(accounts["SOUND"], tmp_path)
     assert outcome.success, [failure.describe() for failure in outcome.failures]
-    expected = load_marts_rules(DEFAULT_MARTS_RULES)["expected_tables"]
+    expected = kpi_mart_names()
     assert {o.suite for o in outcome.outcomes} >= {f"marts.{table}" for table in expected} | {"marts.catalog"}
     rules = {(o.note or "").split(";")[0].removeprefix("rule ") for o in outcome.outcomes}
     # Every kind of marts rule ran in Snowflake, the month spine and local months included.
@@ -102,12 +101,9 @@ def test_snowflake_marts_checkpoint_fails_exactly_the_broken_rules(accounts, tmp
 def test_snowflake_month_rules_count_in_the_configured_time_zone(accounts, tmp_path):
     # In UTC the last stay (admitted 04:30, discharged 04:45 on 1 April UTC) falls in April, which no mart has: the
     # marts whose months come from fct_admissions now miss exactly one month; claims and charges are unaffected.
-    rules = load_marts_rules(DEFAULT_MARTS_RULES) | {"local_timezone": "UTC"}
-    rules_file = tmp_path / "marts_rules_utc.yml"
-    rules_file.write_text(yaml.safe_dump(rules), encoding="utf-8")
     outcome = run_checkpoint(
         "marts", warehouse="snowflake", snowflake_connect=accounts["SOUND"], data_docs_dir=tmp_path / "docs",
-        rules=rules_file, raise_on_failure=False,
+        timezone="UTC", raise_on_failure=False,
     )  # fmt: skip
     failed = {(f.note or "").split(";")[0].removeprefix("rule "): f.unexpected_count for f in outcome.failures}
     from_admissions = ("mart_admissions_monthly", "mart_payer_mix", "mart_physician_activity")

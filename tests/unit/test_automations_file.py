@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.automations import AutomationFileError, bind, read_automations
-from flows.serve import _import_flow, read_deployments
 from flows.cli import app
+from flows.serve import _import_flow, read_deployments
 
 pytestmark = pytest.mark.unit
 

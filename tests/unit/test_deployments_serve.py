@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flows import serve as serve_module
-from flows.serve import TimezoneError, check_timezone, read_deployments, runner_deployments, served_name
 from flows.cli import app
+from flows.serve import TimezoneError, check_timezone, read_deployments, runner_deployments, served_name
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ import yaml
 
 from expectations.dialects import DUCKDB, SNOWFLAKE, render_macros
 from expectations.duckdb_support import UnsupportedVersionError, check_versions
-from expectations.marts_suites import DEFAULT_MARTS_RULES, load_marts_rules
+from expectations.marts_suites import DEFAULT_MARTS_RULES, load_marts_rules, marts_suites
 from expectations.raw_suites import load_raw_rules, registry_rules
 from expectations.rules import (
     DEFAULT_THRESHOLDS,
@@ -142,13 +142,28 @@ def test_marts_rules_with_a_bad_macro_are_refused_naming_file_and_entry(tmp_path
         load_marts_rules(path)
 
 
-def test_marts_rules_using_a_macro_need_a_local_timezone(tmp_path):
-    rules = read_yaml(DEFAULT_MARTS_RULES)
-    del rules["local_timezone"]
+@pytest.mark.parametrize(
+    ("key", "value", "home"),
+    [("local_timezone", "America/Chicago", r"defaults\.timezone \(flows/sources\.yml\)"),
+     ("expected_tables", ["mart_payer_mix"], r"flows/contracts/marts\.py")],
+)  # fmt: skip
+def test_marts_rules_repeating_a_fact_defined_elsewhere_are_refused_naming_its_home(tmp_path, key, value, home):
+    rules = read_yaml(DEFAULT_MARTS_RULES) | {key: value}
     path = tmp_path / "marts_rules.yml"
     path.write_text(yaml.safe_dump(rules), encoding="utf-8")
-    with pytest.raises(RulesConfigError, match=r"month_coverage\.default uses a macro; set local_timezone"):
+    with pytest.raises(RulesConfigError, match=rf"marts_rules\.yml: remove '{key}': .*{home}"):
         load_marts_rules(path)
+
+
+def test_marts_suites_using_a_macro_need_the_hospitals_time_zone():
+    rules = load_marts_rules(DEFAULT_MARTS_RULES)
+    thresholds = Thresholds(0.0, {})
+    with pytest.raises(RulesConfigError, match=r"month_coverage\.default uses a macro .* pass timezone="):
+        marts_suites(rules, thresholds, {})
+    suites = marts_suites(rules, thresholds, {("marts", "mart_payer_mix"): {"month_date": "DATE"}},
+                          timezone="Asia/Kolkata")  # fmt: skip
+    coverage = next(rule for suite in suites for rule in suite.rules if rule.id.endswith("month_coverage.month_date"))
+    assert "timezone('Asia/Kolkata'" in coverage.expectation.unexpected_rows_query
 
 
 def test_duckdb_month_spine_covers_first_to_last_month_across_a_year_end():

@@ -10,13 +10,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.serve import read_deployments
 from flows import runs
 from flows.artifacts import checkpoint_rows, render_summary
 from flows.backfill import BackfillRangeError, backfill_days
 from flows.contracts.batch_ids import next_batch_id, parse_batch_id
 from flows.contracts.quality import CheckpointOutcome, ExpectationOutcome, QualityGateFailed
 from flows.faults import TransientWarehouseError, is_transient
+from flows.serve import read_deployments
 from flows.settings import Settings
 from flows.transform import (
     DbtVarsError,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.faults import TransientWarehouseError
+from flows.warehouse.resource import WarehouseResource, as_resource
 
 _FAILED = {"error", "fail", "runtime error"}
 _LOCK_TEXT = "could not set lock on file"
@@ -48,17 +49,21 @@ class DbtOutcome:
 
 
 @contextmanager
-def _warehouse_env(warehouse: Path) -> Iterator[None]:
-    """Point the profile's duckdb target at ``warehouse`` for the duration of one command."""
-    previous = os.environ.get("HOSPITAL_WAREHOUSE_PATH")
-    os.environ["HOSPITAL_WAREHOUSE_PATH"] = str(warehouse)
+def _warehouse_env(warehouse: Path | WarehouseResource | dict) -> Iterator[None]:
+    """Point dbt's profile at the warehouse for the duration of one command: its target (DBT_TARGET) and what the
+    target reads (the DuckDB file, or the Snowflake connection's variables; the password only in
+    ``DBT_ENV_SECRET_SNOWFLAKE_PASSWORD``, which dbt scrubs from its logs and artifacts)."""
+    values = as_resource(warehouse).dbt_env()
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("HOSPITAL_WAREHOUSE_PATH", None)
-        else:
-            os.environ["HOSPITAL_WAREHOUSE_PATH"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def release_warehouse() -> None:
@@ -93,7 +98,7 @@ def run_dbt(
     args: list[str],
     *,
     project_dir: Path,
-    warehouse: Path,
+    warehouse: Path | WarehouseResource | dict,
     target_path: Path,
     log_path: Path,
     node_tasks: bool = True,
@@ -124,7 +129,7 @@ def run_dbt(
         _raise_if_stopped(noted)  # Ctrl-C or SIGTERM while dbt ran: stop the run, it is not a dbt failure
         if _LOCK_TEXT in str(exc).lower():
             raise TransientWarehouseError(
-                f"dbt {command}: the warehouse {warehouse} is locked by another process; retrying"
+                f"dbt {command}: the warehouse {as_resource(warehouse).label} is locked by another process; retrying"
             ) from None
         raise DbtStageError(f"dbt {command} could not run: {_first_line(str(exc))}") from None
     finally:

@@ -259,7 +259,7 @@ def _stages(
     start: dt.date, options: dict, full_refresh: bool, snapshots: bool, dbt_vars: str | None, node_tasks: bool,
 ) -> dict:  # fmt: skip
     paths = settings.paths
-    warehouse, landing = str(paths.warehouse), str(paths.landing)
+    landing = str(paths.landing)
     ref = resource.ref()  # what subflows take: a JSON-safe reference to the warehouse, no secret
     project, target, logs = str(settings.dbt_project_dir), str(paths.dbt_target), str(paths.dbt_logs)
     land_kwargs: dict[str, Any] = {"landing_dir": landing, "seed": options["seed"], "patients": options["patients"],
@@ -297,8 +297,8 @@ def _stages(
 
     gate("raw", batch_id=batch_id, landing_dir=landed["path"])  # the batch's own folder, with its manifest
     progress.run("dbt build and snapshots",
-                 lambda: transform(project, warehouse, target, logs, full_refresh, snapshots,
-                                   _dbt_vars(progress, paths.warehouse, batch_id, kind, full_refresh, dbt_vars),
+                 lambda: transform(project, ref, target, logs, full_refresh, snapshots,
+                                   _dbt_vars(progress, resource, batch_id, kind, full_refresh, dbt_vars),
                                    node_tasks),
                  _describe_transform)  # fmt: skip
     marts = mart_row_counts(resource)
@@ -315,7 +315,7 @@ def _stages(
     )  # fmt: skip
 
 
-def _dbt_vars(progress: _Progress, warehouse: Path, batch_id: str, kind: str, full_refresh: bool,
+def _dbt_vars(progress: _Progress, warehouse: WarehouseResource, batch_id: str, kind: str, full_refresh: bool,
               dbt_vars: str | None) -> str | None:  # fmt: skip
     """The run's dbt vars: a daily batch (not a full refresh) gets the daily test scope from its first load."""
     loaded_after = batch_loaded_after(warehouse, batch_id) if kind == "daily" and not full_refresh else None

@@ -52,7 +52,7 @@ def generate_dbt_docs(project_dir: Path, warehouse: Path | WarehouseResource, do
     run_dbt(
         ["docs", "generate", "--static"],
         project_dir=project_dir,
-        warehouse=as_resource(warehouse).path,  # type: ignore[attr-defined]  (DuckDB until run_dbt takes the resource)
+        warehouse=warehouse,
         target_path=docs_dir,
         log_path=log_path,
         node_tasks=False,

@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger, task
 
 from flows.dbt_runner import DbtOutcome, run_dbt
 from flows.faults import RETRY_JITTER_FACTOR, TRANSIENT_RETRY_DELAYS, retry_transient
+from flows.warehouse.resource import WarehouseResource, as_resource
 
 _RETRY = {
     "retries": len(TRANSIENT_RETRY_DELAYS),
@@ -31,24 +32,20 @@ class DbtVarsError(ValueError):
 TESTS_LOADED_AFTER = "tests_loaded_after"
 
 
-def batch_loaded_after(warehouse: Path, batch_id: str) -> dt.datetime | None:
+def batch_loaded_after(warehouse: Path | WarehouseResource, batch_id: str) -> dt.datetime | None:
     """When the batch's first load started (UTC, ``min(loaded_at)`` of ``ledger.load_ledger``); None when the
-    warehouse, the ledger or a ledger row of the batch is missing. Opens the file read-only and closes it."""
-    import duckdb
-
-    if not warehouse.exists():
+    warehouse, the ledger or a ledger row of the batch is missing. Reads through the warehouse resource."""
+    resource = as_resource(warehouse)
+    if not resource.exists():
         return None
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        exists = connection.execute(
-            "select count(*) from duckdb_tables() where schema_name = 'ledger' and table_name = 'load_ledger'"
-        ).fetchone()[0]
-        if not exists:
+    with resource.session() as session:
+        if not session.has_table("ledger", "load_ledger"):
             return None
-        # AT TIME ZONE 'UTC' hands Python a plain UTC wall-clock time, whatever the session's zone is.
-        first = connection.execute(
-            "select min(loaded_at) at time zone 'UTC' from ledger.load_ledger where batch_id = ?", [batch_id]
-        ).fetchone()[0]
-    return None if first is None else first.replace(tzinfo=dt.UTC)
+        (first,) = session.one("select min(loaded_at) from ledger.load_ledger where batch_id = ?", [batch_id])
+    if first is None:
+        return None
+    # The session runs in UTC; an instant without a zone (a Snowflake NTZ, DuckDB's plain timestamp) is UTC.
+    return first.astimezone(dt.UTC) if first.tzinfo is not None else first.replace(tzinfo=dt.UTC)
 
 
 def scope_instant(loaded_at: dt.datetime) -> str:
@@ -96,10 +93,10 @@ def transform_vars(
     return yaml.safe_dump(merged, default_flow_style=True, sort_keys=False, width=10_000).strip()
 
 
-def build_args(*, full_refresh: bool, vars_yaml: str | None = None) -> list[str]:
+def build_args(*, full_refresh: bool, vars_yaml: str | None = None, exclude: tuple[str, ...] = ()) -> list[str]:
     """``dbt build`` arguments: everything but snapshots and their tests; ``--full-refresh`` rebuilds incremental
     facts (the surrogate-key salt is ``full_refresh: false`` and survives)."""
-    args = ["build", "--exclude", "resource_type:snapshot"]
+    args = ["build", "--exclude", "resource_type:snapshot", *exclude]
     if full_refresh:
         args.append("--full-refresh")
     if vars_yaml:
@@ -108,12 +105,12 @@ def build_args(*, full_refresh: bool, vars_yaml: str | None = None) -> list[str]
 
 
 def _dbt_call(
-    args: list[str], project_dir: str, warehouse: str, target: str, logs: str, node_tasks: bool
+    args: list[str], project_dir: str, warehouse: str | dict, target: str, logs: str, node_tasks: bool
 ) -> DbtOutcome:
     return run_dbt(
         args,
         project_dir=Path(project_dir),
-        warehouse=Path(warehouse),
+        warehouse=as_resource(warehouse),
         target_path=Path(target),
         log_path=Path(logs),
         node_tasks=node_tasks,
@@ -123,7 +120,7 @@ def _dbt_call(
 @flow(name="transform", flow_run_name="dbt-build")
 def transform(
     project_dir: str,
-    warehouse_path: str,
+    warehouse_path: str | dict[str, str | None],
     target_path: str,
     log_path: str,
     full_refresh: bool = False,
@@ -134,7 +131,8 @@ def transform(
     """``dbt build`` (all but snapshots), then the snapshots; fails naming every errored or failed node.
 
     ``node_tasks`` shows each dbt node as a Prefect task (prefect-dbt); off, dbt runs about three times faster
-    on a busy machine (docs/pipeline.md).
+    on a busy machine (docs/pipeline.md). ``warehouse_path`` is a DuckDB file, or a warehouse resource's ``ref()``
+    (the pipeline's: dbt then runs on that warehouse's target, ``snowflake`` included).
     """
     logger = get_run_logger()
     build = dbt_build(project_dir, warehouse_path, target_path, log_path, full_refresh, vars_yaml, node_tasks)
@@ -149,17 +147,18 @@ def transform(
 
 @task(name="dbt-build", task_run_name="dbt-build", **_RETRY)
 def dbt_build(
-    project_dir: str, warehouse: str, target: str, logs: str, full_refresh: bool, vars_yaml: str | None,
+    project_dir: str, warehouse: str | dict, target: str, logs: str, full_refresh: bool, vars_yaml: str | None,
     node_tasks: bool = True,
 ) -> DbtOutcome:  # fmt: skip
     """Run ``dbt build``; its nodes appear as tasks nested under this one."""
-    args = build_args(full_refresh=full_refresh, vars_yaml=vars_yaml)
+    exclude = as_resource(warehouse).dbt_excludes
+    args = build_args(full_refresh=full_refresh, vars_yaml=vars_yaml, exclude=exclude)
     return _dbt_call(args, project_dir, warehouse, target, logs, node_tasks)
 
 
 @task(name="dbt-snapshot", task_run_name="dbt-snapshot", **_RETRY)
 def dbt_snapshot(
-    project_dir: str, warehouse: str, target: str, logs: str, vars_yaml: str | None, node_tasks: bool = True
+    project_dir: str, warehouse: str | dict, target: str, logs: str, vars_yaml: str | None, node_tasks: bool = True
 ) -> DbtOutcome:
     """Build the snapshots (type-2 history of patients with coverage, claims, physicians) and run their tests."""
     args = ["build", "--select", "resource_type:snapshot"] + (["--vars", vars_yaml] if vars_yaml else [])

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from flows.contracts import code_sets
 from generators import casemix, icd10
 from generators.clinical import (
     CASE_MIX,
@@ -44,7 +45,7 @@ _EXPIRE = np.array([dx.expire for dx in DIAGNOSES])
 _LOS_MEDIAN = np.array([dx.los_median_days for dx in DIAGNOSES])
 SERVICE_LINE = np.array([dx.service_line for dx in DIAGNOSES], dtype=object)
 _ONCOLOGY = SERVICE_LINE == "ONC"
-ADMISSION_TYPES = np.array(["Emergency", "Urgent", "Elective"], dtype=object)
+ADMISSION_TYPES = np.array(code_sets.ADMISSION_TYPES, dtype=object)
 _ELECTIVE_WEEKDAY = np.array([1.0, 1.0, 1.0, 1.0, 0.9, 0.06, 0.03])
 _DISPOSITIONS = np.array(["01", "06", "03", "62", "50", "07", TRANSFER_DISPOSITION, EXPIRED_DISPOSITION])
 # Discharge destinations for survivors, under 65 and 65+ (HCUP: SNF and home health rise with age).

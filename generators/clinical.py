@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flows.contracts import code_sets
+
+# The code sets the source systems send, shared with the warehouse's reference lists (re-exported for the simulator).
+from flows.contracts.code_sets import DISPOSITIONS as DISPOSITIONS
+from flows.contracts.code_sets import EXPIRED_DISPOSITION as EXPIRED_DISPOSITION
+from flows.contracts.code_sets import REVENUE_LINES as REVENUE_LINES
+from flows.contracts.code_sets import SERVICE_LINE_BY_CODE as SERVICE_LINE_BY_CODE
+from flows.contracts.code_sets import SERVICE_LINES as SERVICE_LINES
+from flows.contracts.code_sets import TRANSFER_DISPOSITION as TRANSFER_DISPOSITION
+from flows.contracts.code_sets import ChargeLine as ChargeLine
+from flows.contracts.code_sets import ServiceLine as ServiceLine
+
 # Age bands used for case mix and volumes: lower bounds in years.
 AGE_BAND_EDGES = (0, 18, 45, 65, 80)
 AGE_BAND_NAMES = ("0-17", "18-44", "45-64", "65-79", "80+")
@@ -14,32 +26,6 @@ STAY_SHARE_BY_SEX_AGE = {
     "M": (3.5, 5.5, 13.0, 12.5, 10.0),
 }
 
-
-@dataclass(frozen=True)
-class ServiceLine:
-    """A service line: its inpatient department and clinic, and the physicians' specialty."""
-
-    code: str
-    name: str
-    specialty: str
-    inpatient: bool
-    clinic: bool
-
-
-SERVICE_LINES = (
-    ServiceLine("MED", "Internal Medicine", "Internal Medicine", True, False),
-    ServiceLine("CARD", "Cardiology", "Cardiology", True, True),
-    ServiceLine("PULM", "Pulmonology", "Pulmonary Disease", True, True),
-    ServiceLine("NEUR", "Neurology", "Neurology", True, True),
-    ServiceLine("ORTH", "Orthopedics", "Orthopedic Surgery", True, True),
-    ServiceLine("SURG", "General Surgery", "General Surgery", True, False),
-    ServiceLine("OBGY", "Obstetrics and Gynecology", "Obstetrics & Gynecology", True, True),
-    ServiceLine("PEDS", "Pediatrics", "Pediatrics", True, True),
-    ServiceLine("ONC", "Oncology", "Hematology & Oncology", True, True),
-    ServiceLine("ICU", "Intensive Care", "Critical Care Medicine", True, False),
-    ServiceLine("PC", "Primary Care", "Family Medicine", False, True),
-)
-SERVICE_LINE_BY_CODE = {line.code: line for line in SERVICE_LINES}
 
 # Service lines each hospital type runs. A diagnosis whose service line a hospital lacks falls back along
 # FALLBACK (e.g. cardiology patients of a critical access hospital go to internal medicine).
@@ -132,19 +118,6 @@ COMORBIDITIES = (("I10", 30), ("E11.9", 14), ("E78.5", 18), ("N18.30", 5), ("Z87
                  ("F32.A", 6), ("J45.909", 5), ("I25.10", 7), ("Z79.4", 4), ("D64.9", 6), ("K21.9", 9),
                  ("F41.9", 6), ("M54.50", 5), ("G47.33", 5), ("E03.9", 7))  # fmt: skip
 
-# UB-04 patient discharge status codes.
-DISPOSITIONS = {
-    "01": "Discharged to home or self care",
-    "02": "Discharged/transferred to a short-term general hospital",
-    "03": "Discharged/transferred to a skilled nursing facility",
-    "06": "Discharged/transferred to home under care of a home health organization",
-    "07": "Left against medical advice",
-    "20": "Expired",
-    "50": "Discharged to hospice - home",
-    "62": "Discharged/transferred to an inpatient rehabilitation facility",
-}
-TRANSFER_DISPOSITION = "02"
-EXPIRED_DISPOSITION = "20"
 
 # Clinic visit reasons per service line.
 VISIT_REASONS = {
@@ -160,45 +133,30 @@ VISIT_REASONS = {
     "ONC": ("Chemotherapy follow-up", "New cancer consultation", "Survivorship visit"),
 }  # fmt: skip
 
-# CARC claim adjustment reason codes used for denials, with weights.
-DENIAL_REASONS = (("CO-16", "Claim lacks information needed for adjudication", 28),
-                  ("CO-197", "Precertification/authorization absent", 18),
-                  ("CO-50", "Not deemed a medical necessity", 14),
-                  ("CO-27", "Expenses incurred after coverage terminated", 9),
-                  ("CO-18", "Exact duplicate claim/service", 8),
-                  ("CO-29", "The time limit for filing has expired", 6),
-                  ("CO-97", "Benefit included in another service already adjudicated", 9),
-                  ("CO-4", "Procedure code inconsistent with modifier", 8))  # fmt: skip
+# CARC denial reasons (flows/contracts/code_sets.py) with their sampling weights.
+_DENIAL_WEIGHTS = {"CO-16": 28, "CO-197": 18, "CO-50": 14, "CO-27": 9, "CO-18": 8, "CO-29": 6, "CO-97": 9, "CO-4": 8}
+DENIAL_REASONS = tuple((code, text, _DENIAL_WEIGHTS[code]) for code, text in code_sets.DENIAL_REASONS)
 
-
-@dataclass(frozen=True)
-class ChargeLine:
-    """A charge template: UB-04 revenue code, its description and typical unit price (USD)."""
-
-    revenue_code: str
-    description: str
-    unit_price: float
-
-
-ROOM_MED_SURG = ChargeLine("0120", "Room & board - semi-private", 2_400.0)
-ROOM_ICU = ChargeLine("0200", "Intensive care", 6_500.0)
-ROOM_OB = ChargeLine("0720", "Labor room/delivery", 3_800.0)
+# Charge templates (flows/contracts/code_sets.py REVENUE_LINES) and how the billing system posts them.
+ROOM_MED_SURG = REVENUE_LINES["0120"]
+ROOM_ICU = REVENUE_LINES["0200"]
+ROOM_OB = REVENUE_LINES["0720"]
 INPATIENT_ANCILLARY = (
-    (ChargeLine("0250", "Pharmacy", 180.0), 0.95, 6),
-    (ChargeLine("0270", "Medical/surgical supplies", 120.0), 0.8, 5),
-    (ChargeLine("0300", "Laboratory", 95.0), 0.95, 8),
-    (ChargeLine("0320", "Radiology - diagnostic", 420.0), 0.5, 2),
-    (ChargeLine("0350", "CT scan", 1_650.0), 0.3, 1),
-    (ChargeLine("0420", "Physical therapy", 210.0), 0.25, 3),
-    (ChargeLine("0730", "EKG/ECG", 260.0), 0.35, 1),
+    (REVENUE_LINES["0250"], 0.95, 6),
+    (REVENUE_LINES["0270"], 0.8, 5),
+    (REVENUE_LINES["0300"], 0.95, 8),
+    (REVENUE_LINES["0320"], 0.5, 2),
+    (REVENUE_LINES["0350"], 0.3, 1),
+    (REVENUE_LINES["0420"], 0.25, 3),
+    (REVENUE_LINES["0730"], 0.35, 1),
 )  # (line, probability per stay, max quantity)
-SURGERY_LINE = ChargeLine("0360", "Operating room services", 9_800.0)
-EMERGENCY_LINE = ChargeLine("0450", "Emergency room", 1_900.0)
-CLINIC_LINE = ChargeLine("0510", "Clinic visit", 240.0)
+SURGERY_LINE = REVENUE_LINES["0360"]
+EMERGENCY_LINE = REVENUE_LINES["0450"]
+CLINIC_LINE = REVENUE_LINES["0510"]
 CLINIC_ANCILLARY = (
-    (ChargeLine("0300", "Laboratory", 95.0), 0.4, 3),
-    (ChargeLine("0320", "Radiology - diagnostic", 420.0), 0.1, 1),
-    (ChargeLine("0636", "Drugs requiring detailed coding", 150.0), 0.12, 1),
+    (REVENUE_LINES["0300"], 0.4, 3),
+    (REVENUE_LINES["0320"], 0.1, 1),
+    (REVENUE_LINES["0636"], 0.12, 1),
 )
 
 # Payers of the network and their plans.

@@ -1,10 +1,10 @@
-"""Write the reference lists (dbt seeds under seeds/lists/) from the generator's reference data.
+"""Write the reference lists (dbt seeds under seeds/lists/) from the network's code sets.
 
-The lists come from one place: `generators/clinical.py` (service lines and specialties, UB-04 discharge
-dispositions and revenue codes, CARC denial reasons), `generators/adt.py` (admission types) and the official
-ICD-10-CM chapter list shipped by `simple-icd-10-cm`. Each list keeps the delimiter of the kind of file its
-source publishes; seeds/lists/_lists.yml sets the same `delimiter` per seed. `--check` exits 1 when the
-committed files are out of date (a test runs it).
+The lists come from one place: `flows/contracts/code_sets.py` (service lines and specialties, UB-04 admission
+types, discharge dispositions and revenue codes, CARC denial reasons), the code sets the simulated source systems
+send too, and the official ICD-10-CM chapter list shipped by `simple-icd-10-cm`. Each list keeps the delimiter of
+the kind of file its source publishes; seeds/lists/_lists.yml sets the same `delimiter` per seed. `--check` exits 1
+when the committed files are out of date (a test runs it).
 
     python dbt_project/scripts/build_lists.py          # rewrite seeds/lists/*.csv
     python dbt_project/scripts/build_lists.py --check  # verify only
@@ -25,8 +25,7 @@ if str(ROOT) not in sys.path:
 
 import simple_icd_10_cm as icd  # noqa: E402
 
-from generators import clinical  # noqa: E402
-from generators.adt import ADMISSION_TYPES  # noqa: E402
+from flows.contracts import code_sets  # noqa: E402
 
 LISTS_DIR = Path(__file__).resolve().parents[1] / "seeds" / "lists"
 
@@ -69,7 +68,7 @@ def specialties() -> ReferenceList:
     """Physician specialties with their service line; comma CSV."""
     rows = tuple(
         (line.specialty, line.code, line.name, str(line.inpatient).lower(), str(line.clinic).lower())
-        for line in clinical.SERVICE_LINES
+        for line in code_sets.SERVICE_LINES
     )
     header = ("specialty_name", "service_line_code", "service_line_name", "has_inpatient_unit", "has_clinic")
     return ReferenceList("specialties", ",", header, rows)
@@ -77,16 +76,16 @@ def specialties() -> ReferenceList:
 
 def admission_types() -> ReferenceList:
     """Admission types the ADT system sends, with their UB-04 code; comma CSV."""
-    rows = tuple((str(name), UB04_ADMISSION_TYPE_CODES[str(name)]) for name in ADMISSION_TYPES)
+    rows = tuple((str(name), UB04_ADMISSION_TYPE_CODES[str(name)]) for name in code_sets.ADMISSION_TYPES)
     return ReferenceList("admission_types", ",", ("admission_type", "ub04_admission_type_code"), rows)
 
 
 def discharge_dispositions() -> ReferenceList:
     """UB-04 patient discharge status codes; pipe-delimited like the ADT feed that carries them."""
     rows = tuple(
-        (code, text, str(code == clinical.EXPIRED_DISPOSITION).lower(),
-         str(code == clinical.TRANSFER_DISPOSITION).lower())
-        for code, text in sorted(clinical.DISPOSITIONS.items())
+        (code, text, str(code == code_sets.EXPIRED_DISPOSITION).lower(),
+         str(code == code_sets.TRANSFER_DISPOSITION).lower())
+        for code, text in sorted(code_sets.DISPOSITIONS.items())
     )  # fmt: skip
     header = ("discharge_disposition_code", "discharge_disposition", "is_expired", "is_transfer_to_acute_care")
     return ReferenceList("discharge_dispositions", "|", header, rows)
@@ -94,18 +93,15 @@ def discharge_dispositions() -> ReferenceList:
 
 def denial_reasons() -> ReferenceList:
     """CARC claim adjustment reason codes used for denials; tab-delimited like the payer files."""
-    rows = tuple((code, code.split("-")[0], code.split("-")[1], text) for code, text, _ in clinical.DENIAL_REASONS)
+    rows = tuple((code, code.split("-")[0], code.split("-")[1], text) for code, text in code_sets.DENIAL_REASONS)
     header = ("denial_reason_code", "claim_adjustment_group_code", "carc_code", "denial_reason")
     return ReferenceList("denial_reasons", "\t", header, tuple(sorted(rows)))
 
 
 def revenue_codes() -> ReferenceList:
     """UB-04 revenue codes the billing system posts, with a typical unit price; semicolon-delimited."""
-    lines = [clinical.ROOM_MED_SURG, clinical.ROOM_ICU, clinical.ROOM_OB, clinical.SURGERY_LINE,
-             clinical.EMERGENCY_LINE, clinical.CLINIC_LINE]  # fmt: skip
-    lines += [line for line, _, _ in clinical.INPATIENT_ANCILLARY + clinical.CLINIC_ANCILLARY]
-    unique = {line.revenue_code: line for line in lines}
-    rows = tuple((code, line.description, f"{line.unit_price:.2f}") for code, line in sorted(unique.items()))
+    lines = sorted(code_sets.REVENUE_LINES.items())
+    rows = tuple((code, line.description, f"{line.unit_price:.2f}") for code, line in lines)
     return ReferenceList("revenue_codes", ";", ("revenue_code", "revenue_description", "typical_unit_price_usd"), rows)
 
 
@@ -115,7 +111,7 @@ def build_lists() -> list[ReferenceList]:
             revenue_codes()]  # fmt: skip
 
 
-# Lists kept by hand because their content is an outside authority's, not the generator's reference data.
+# Lists kept by hand because their content is an outside authority's, not the network's code sets.
 HAND_MAINTAINED = frozenset({"restricted_zip3.csv"})
 
 
@@ -144,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         if stale:
             print(f"reference lists out of sync: {', '.join(stale)}; run dbt_project/scripts/build_lists.py")
             return 1
-        print("reference lists are in sync with the generator's reference data")
+        print("reference lists are in sync with the network's code sets (flows/contracts/code_sets.py)")
         return 0
     LISTS_DIR.mkdir(parents=True, exist_ok=True)
     for item in lists:

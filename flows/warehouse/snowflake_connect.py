@@ -124,9 +124,13 @@ def connection_from_env(environ: Mapping[str, str] | None = None) -> SnowflakeCo
 def connection_from_block(block_name: str) -> SnowflakeConnection:
     """Open a connection from a saved prefect-snowflake ``SnowflakeConnector`` block, else a
     ``SnowflakeCredentials`` block of that name (database and warehouse then come from the environment)."""
+    where = f"prefect block {block_name!r}"
+    if any(os.environ.get(var) for var in _ENDPOINT.values()):
+        # A private link, proxy or emulator: the block's credentials, reached at SNOWFLAKE_HOST/PORT/PROTOCOL.
+        params = params_from_block(block_name)
+        return _connect(params.connect_kwargs(), where)
     connector, credentials = _load_block(block_name)
     extra = {"session_parameters": dict(SESSION_PARAMETERS)}
-    where = f"prefect block {block_name!r}"
     if connector is not None:
         return _guard(lambda: connector.get_connection(**extra), where)
     env = {k: v for k, var in _OPTIONAL.items() if k != "role" and (v := os.environ.get(var))}

@@ -102,5 +102,8 @@ def test_lists_hold_the_codes_the_generator_emits() -> None:
     assert {row[0] for row in lists["discharge_dispositions"].rows} == set(clinical.DISPOSITIONS)
     assert {row[0] for row in lists["specialties"].rows} == {line.specialty for line in clinical.SERVICE_LINES}
     assert {row[0] for row in lists["denial_reasons"].rows} == {code for code, _, _ in clinical.DENIAL_REASONS}
-    assert "0120" in {row[0] for row in lists["revenue_codes"].rows}
+    posted = [clinical.ROOM_MED_SURG, clinical.ROOM_ICU, clinical.ROOM_OB, clinical.SURGERY_LINE,
+              clinical.EMERGENCY_LINE, clinical.CLINIC_LINE]  # fmt: skip
+    posted += [line for line, _, _ in clinical.INPATIENT_ANCILLARY + clinical.CLINIC_ANCILLARY]
+    assert {row[0] for row in lists["revenue_codes"].rows} == {line.revenue_code for line in posted}
     assert [row[0] for row in lists["admission_types"].rows] == ["Emergency", "Urgent", "Elective"]

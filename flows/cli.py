@@ -91,8 +91,9 @@ def generate(
     last = settings.end_date
     try:
         batch_id = daily_batch_id(as_of.date()) if as_of else initial_batch_id(network.start_date, last)
-    except InvalidBatchId as exc:  # e.g. --end before --start
-        fail(f"{exc}; pass --end after --start")
+    except InvalidBatchId as exc:  # --end before --start, or a date the batch id cannot hold
+        hint = f"end date {last} is before start date {network.start_date}" if last < network.start_date else exc
+        fail(f"{hint}; pass --end after --start")
     if skip_existing and (landing / batch_id).exists():
         typer.echo(f"batch {batch_id} already landed at {landing / batch_id}; nothing to do")
         return

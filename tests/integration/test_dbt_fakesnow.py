@@ -1,11 +1,12 @@
 """The dbt project on the Snowflake target, executed by dbt-snowflake against fakesnow's server (docs/dbt.md).
 
-One module fixture generates a small network (300 patients, January 2024), starts ``fakesnow.server()``, loads
-the batch with the platform's Snowflake loader (PUT + COPY on the emulator), writes a profiles dir in tmp that
-points dbt-snowflake at the server's host and port, and runs one ``dbt build`` without data tests: every seed,
-every model and a first snapshot of each snapshot. fakesnow translates Snowflake SQL to DuckDB, so this checks that the
-``snowflake__`` spellings and dbt-snowflake's own macros are accepted and compute what the rules say, not that
-Snowflake itself would; a second (merge) run and snapshot updates fail on fakesnow and stay tested on DuckDB.
+One module fixture generates a small network (300 patients, January 2024), starts fakesnow's server
+(tests/integration/snowkit.py), loads the batch with the platform's Snowflake loader (PUT + COPY on the emulator),
+writes a profiles dir in tmp that points dbt-snowflake at the server's host and port, and runs one ``dbt build``
+without data tests: every seed, every model and a first snapshot of each snapshot. fakesnow translates Snowflake SQL
+to DuckDB, so this checks that the ``snowflake__`` spellings and dbt-snowflake's own macros are accepted and compute
+what the rules say, not that Snowflake itself would; a second (merge) run and snapshot updates fail on fakesnow and
+stay tested on DuckDB.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import fakesnow
 import pytest
 import snowflake.connector
 from dbt.cli.main import dbtRunner, dbtRunnerResult
@@ -25,6 +25,7 @@ from flows.warehouse import load_batch, render_summary
 from flows.warehouse.snowflake_backend import SnowflakeWarehouse
 from generators.batch import NetworkSpec, generate_initial
 from tests.integration.dbtkit import copy_project
+from tests.integration.snowkit import emulator_server
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +90,7 @@ def snowflake_build(tmp_path_factory) -> Iterator[SnowflakeBuild]:
     registry = load_registry()
     batch = generate_initial(root / "landing", NETWORK, END, registry=registry).path
     project = copy_project(root / "project")
-    with fakesnow.server() as server:
+    with emulator_server() as server:
         with snowflake.connector.connect(**server) as connection:
             connection.cursor().execute(f"create database if not exists {DATABASE}")
         loaded_after = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")

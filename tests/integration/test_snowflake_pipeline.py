@@ -1,21 +1,21 @@
 """`hospital run` on Snowflake end to end, against fakesnow's server (docs/snowflake.md, "The whole pipeline").
 
-One module fixture starts Prefect's test harness and ``fakesnow.server()`` (the emulator the real connector,
-dbt-snowflake and GX's snowflake-sqlalchemy all reach over http), saves a prefect-snowflake ``SnowflakeConnector``
-block pointing at it, and runs the pipeline flow with ``HOSPITAL_WAREHOUSE=snowflake`` and
+One module fixture starts Prefect's test harness and fakesnow's server (tests/integration/snowkit.py: the emulator
+the real connector, dbt-snowflake and GX's snowflake-sqlalchemy all reach over http), saves a prefect-snowflake
+``SnowflakeConnector`` block pointing at it, and runs the pipeline flow with ``HOSPITAL_WAREHOUSE=snowflake`` and
 ``HOSPITAL_SNOWFLAKE_BLOCK`` on the initial batch of a small network (300 patients, January 2024): land, PUT and
 COPY INTO, the raw gate on Snowflake, ``dbt build`` and the snapshots on the ``snowflake`` target, the marts gate,
-dbt docs, and the report published from the Snowflake marts. The same seed then runs on the embedded DuckDB, and
-the two published reports must show the same KPIs.
+dbt docs, and the report published from the Snowflake marts. The same seed then runs on the embedded DuckDB, and the
+two published reports must show the same KPIs.
 
 The daily batch goes as far as the emulator allows: an incremental run of dbt-snowflake first creates its new rows
 as ``create or replace temporary table <database>.<schema>.<model>__dbt_tmp``, and fakesnow (DuckDB) refuses a
-temporary table outside its ``temp`` catalog; so the daily run loads and passes the raw gate, then must fail at
-the dbt stage on exactly the incremental models, for exactly that reason, with nothing published and the initial
-report still the latest (the gap is named here and in docs/snowflake.md; merges and snapshot updates are tested
-on DuckDB). dbt's unit tests hit the same gap and are left out of builds on the emulator only. What dbt would
-send to Snowflake (every model, snapshot and test, incremental filters included) is compiled with ``dbt compile
---target snowflake`` and parsed with sqlglot's Snowflake dialect.
+temporary table outside its ``temp`` catalog; so the daily run loads and passes the raw gate, then must fail at the
+dbt stage on exactly the incremental models, for exactly that reason, with nothing published and the initial report
+still the latest (the gap is named here and in docs/snowflake.md; merges and snapshot updates are tested on DuckDB).
+dbt's unit tests hit the same gap and are left out of builds on the emulator only. What dbt would send to Snowflake
+(every model, snapshot and test, incremental filters included) is compiled with ``dbt compile --target snowflake``
+and parsed with sqlglot's Snowflake dialect.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from generators.batch import NetworkSpec, initial_batch_id
+from tests.integration.snowkit import emulator_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,7 +66,6 @@ def _env(patch: pytest.MonkeyPatch, values: dict[str, str | None]) -> None:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Iterator[Runs]:
-    import fakesnow
     import snowflake.connector
     from prefect.testing.utilities import prefect_test_harness
     from prefect_snowflake import SnowflakeConnector, SnowflakeCredentials
@@ -80,7 +80,7 @@ def runs(tmp_path_factory) -> Iterator[Runs]:
               "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
     with pytest.MonkeyPatch.context() as patch, prefect_test_harness(server_startup_timeout=180):
         _env(patch, common)
-        with fakesnow.server() as server:
+        with emulator_server() as server:
             with snowflake.connector.connect(**server) as connection:
                 connection.cursor().execute(f"create database if not exists {DATABASE}")
             credentials = SnowflakeCredentials(account=server["account"], user=server["user"],

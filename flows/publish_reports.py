@@ -116,6 +116,37 @@ def publish_report(
     }
 
 
+#: Beside the dbt docs: the fingerprint of what they were generated from.
+FINGERPRINT = ".generated-from"
+#: What a dbt project's docs do not depend on.
+_NOT_PROJECT = {"target", "logs", "dbt_packages", "__pycache__", ".user.yml"}
+
+
+def docs_fingerprint(project_dir: Path, resource: WarehouseResource) -> str | None:
+    """What the dbt docs are generated from: every file of the project (models, macros, seeds, snapshots, tests,
+    the generated sources, dbt_project.yml, profiles.yml), dbt's version and the target. None when the docs must
+    be generated on every run: Snowflake's catalog carries each table's row count and size, DuckDB's does not.
+    """
+    import hashlib
+
+    from dbt.version import __version__ as dbt_version
+
+    if resource.kind != "duckdb":
+        return None
+    digest = hashlib.sha256(f"dbt {dbt_version} target {resource.dbt_target}\n".encode())
+    for path in sorted(project_dir.rglob("*")):
+        relative = path.relative_to(project_dir)
+        if path.is_file() and not _NOT_PROJECT.intersection(relative.parts):
+            digest.update(f"{relative.as_posix()}\n".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _stored_fingerprint(docs_dir: Path) -> str | None:
+    path = docs_dir / FINGERPRINT
+    return path.read_text(encoding="utf-8").strip() if path.exists() else None
+
+
 @flow(name="publish-reports", flow_run_name="publish")
 def publish_reports(
     project_dir: str,
@@ -128,12 +159,23 @@ def publish_reports(
     checkpoints: list[dict],
     data_docs_url: str | None = None,
 ) -> dict:
-    """Generate the dbt docs, then publish the report with links to Data Docs and dbt docs. ``warehouse_path``
+    """Generate the dbt docs (unless the project, dbt and the target are unchanged since the last generation on
+    DuckDB: ``docs_fingerprint``), then publish the report with links to Data Docs and dbt docs. ``warehouse_path``
     is a DuckDB file, or a warehouse resource's ``ref()`` (the pipeline's, Snowflake included)."""
     logger = get_run_logger()
     resource = as_resource(warehouse_path)
-    index = generate_dbt_docs(Path(project_dir), resource, Path(dbt_docs_dir), Path(dbt_log_path))
-    logger.info("dbt docs generated: %s", index)
+    docs_dir = Path(dbt_docs_dir)
+    fingerprint = docs_fingerprint(Path(project_dir), resource)
+    index = docs_dir / STATIC_PAGE
+    if fingerprint is not None and index.exists() and _stored_fingerprint(docs_dir) == fingerprint:
+        logger.info("dbt docs kept: the project, dbt and the target are unchanged since they were generated (%s)",
+                    fingerprint[:12])  # fmt: skip
+    else:
+        (docs_dir / FINGERPRINT).unlink(missing_ok=True)  # a failed generation leaves no stale fingerprint
+        index = generate_dbt_docs(Path(project_dir), resource, docs_dir, Path(dbt_log_path))
+        if fingerprint is not None:
+            (docs_dir / FINGERPRINT).write_text(fingerprint + "\n", encoding="utf-8")
+        logger.info("dbt docs generated: %s", index)
     published = publish_report(
         resource.ref(), Path(reports_dir), run_id, run_date, checkpoints, data_docs_url, Path(dbt_docs_dir)
     )

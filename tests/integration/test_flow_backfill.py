@@ -176,3 +176,15 @@ def test_daily_run_tests_only_the_rows_loaded_from_its_batch_on(backfilled):
         ).fetchone()[0]
     assert after == {INITIAL: 0, FIRST: day_one_rows}
     assert day_one_rows > 0
+
+
+def test_day_one_kept_the_dbt_docs_the_initial_run_generated(backfilled):
+    # The project, dbt and the target did not change between the runs: the docs were generated once, before the
+    # initial run published, and day 1 published with them (flows.publish_reports.docs_fingerprint).
+    (initial,) = _runs_of(backfilled.warehouse, INITIAL)
+    (day_one,) = _runs_of(backfilled.warehouse, FIRST)
+    docs = backfilled.home / "dbt_docs"
+    generated = (docs / "static_index.html").stat().st_mtime
+    assert generated < (Path(initial.report_dir) / "report.html").stat().st_mtime
+    assert generated < (Path(day_one.report_dir) / "report.html").stat().st_mtime
+    assert (docs / ".generated-from").read_text(encoding="utf-8").strip()

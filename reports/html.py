@@ -72,8 +72,28 @@ def kpi_tiles(marts: dict[str, pd.DataFrame]) -> list[Tile]:
         elif value.suppressed:
             tiles.append(Tile(key, definition.label, "suppressed", "rests on a count from 1 to 10"))
         else:
-            tiles.append(Tile(key, definition.label, show(value.value, definition.style), definition.note))
+            note = definition.note
+            if key == "occupancy" and _small_network(marts.get(definition.mart)):
+                note += SMALL_NETWORK_NOTE
+            tiles.append(Tile(key, definition.label, show(value.value, definition.style), note))
     return tiles
+
+
+#: Below this mean midnight census a network's occupancy band starts lower (docs/generator.md, "Small networks are
+#: emptier, and why": with random arrivals a few beds cannot run 65-80% full without turning patients away).
+SMALL_NETWORK_CENSUS = 10
+SMALL_NETWORK_NOTE = (
+    "; a small network (fewer than 10 patients in beds on an average night) runs emptier, as small rural "
+    "hospitals do: few beds cannot run fuller without turning patients away"
+)
+
+
+def _small_network(beds: pd.DataFrame | None) -> bool:
+    """Whether the network's mean midnight census is under ``SMALL_NETWORK_CENSUS`` (the tile says why it is low)."""
+    if beds is None or beds.empty:
+        return False
+    nights = beds["census_date"].nunique()
+    return bool(nights) and float(beds["midnight_census"].sum()) / nights < SMALL_NETWORK_CENSUS
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -60,3 +60,20 @@ def test_period_runs_from_the_first_month_to_the_end_of_the_last(marts) -> None:
     assert period == (dt.date(2024, 1, 1), dt.date(2024, 6, 30))
     assert format_period(period) == "2024-01-01 to 2024-06-30"
     assert format_period(period_of({})) == "no dated data"
+
+
+def _beds(census_per_night: int, beds_per_night: int, nights: int = 30) -> pd.DataFrame:
+    days = pd.date_range("2024-01-01", periods=nights, freq="D")
+    return pd.DataFrame({"census_date": list(days) * 2, "hospital_id": ["H1"] * nights + ["H2"] * nights,
+                         "midnight_census": [census_per_night / 2] * nights * 2,
+                         "staffed_beds": [beds_per_night / 2] * nights * 2,
+                         "occupancy_rate": [census_per_night / beds_per_night] * nights * 2})  # fmt: skip
+
+
+def test_a_small_networks_occupancy_tile_says_why_it_is_low_and_a_large_ones_does_not() -> None:
+    from reports.html import SMALL_NETWORK_NOTE, kpi_tiles
+
+    small = {t.key: t for t in kpi_tiles({"mart_bed_occupancy_daily": _beds(4, 10)})}["occupancy"]
+    large = {t.key: t for t in kpi_tiles({"mart_bed_occupancy_daily": _beds(80, 110)})}["occupancy"]
+    assert small.value == "40.0%" and small.note.endswith(SMALL_NETWORK_NOTE)
+    assert large.value == "72.7%" and SMALL_NETWORK_NOTE not in large.note

@@ -48,17 +48,18 @@ class DbtOutcome:
 
 
 @contextmanager
-def _warehouse_env(warehouse: Path) -> Iterator[None]:
-    """Point the profile's duckdb target at ``warehouse`` for the duration of one command."""
-    previous = os.environ.get("HOSPITAL_WAREHOUSE_PATH")
-    os.environ["HOSPITAL_WAREHOUSE_PATH"] = str(warehouse)
+def _command_env(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of one command (the profile's warehouse path, the daily scope)."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("HOSPITAL_WAREHOUSE_PATH", None)
-        else:
-            os.environ["HOSPITAL_WAREHOUSE_PATH"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def release_warehouse() -> None:
@@ -97,8 +98,11 @@ def run_dbt(
     target_path: Path,
     log_path: Path,
     node_tasks: bool = True,
+    environment: dict[str, str] | None = None,
 ) -> DbtOutcome:
     """Run one dbt command (``["build", ...]``, ``["snapshot"]``, ``["docs", "generate"]``) on ``warehouse``.
+
+    ``environment`` is set for the command's duration (what the project reads with ``env_var()``).
 
     Raises ``TransientWarehouseError`` when dbt could not lock the warehouse file (retried by the caller's task
     policy), ``DbtStageError`` naming the errored and failed nodes otherwise. ``node_tasks=False`` runs the
@@ -117,7 +121,8 @@ def run_dbt(
     )
     began = time.perf_counter()
     try:
-        with _warehouse_env(warehouse), _signals_noted() as noted:
+        values = {**(environment or {}), "HOSPITAL_WAREHOUSE_PATH": str(warehouse)}
+        with _command_env(values), _signals_noted() as noted:
             # No colour codes: the lines go to Prefect's logs and to consoles that are often not terminals.
             result = runner.invoke([*args, "--log-path", str(log_path), "--no-use-colors"])
     except ValueError as exc:  # the runner wraps an exception raised by dbt itself (parse error, no connection)

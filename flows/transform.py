@@ -29,6 +29,9 @@ class DbtVarsError(ValueError):
 
 #: dbt's var for the daily test scope (dbt_project/macros/tests/daily_scope.sql, docs/dbt.md "Daily builds").
 TESTS_LOADED_AFTER = "tests_loaded_after"
+#: How the flow hands dbt that scope: an environment variable the project reads at execution only, so the instant,
+#: new every day, does not make dbt re-parse the whole project as a changed ``--vars`` does (docs/dbt.md).
+SCOPE_ENV = "DBT_TESTS_LOADED_AFTER"
 
 
 def batch_loaded_after(warehouse: Path, batch_id: str) -> dt.datetime | None:
@@ -96,6 +99,20 @@ def transform_vars(
     return yaml.safe_dump(merged, default_flow_style=True, sort_keys=False, width=10_000).strip()
 
 
+def scope_environment(vars_yaml: str | None) -> tuple[str | None, dict[str, str]]:
+    """Split a run's vars into the ``--vars`` dbt gets and the environment that carries ``tests_loaded_after``
+    (``SCOPE_ENV``; empty when unset or null: every row is tested). The ``--vars`` left are the caller's own, the
+    same every day, so dbt's partial parsing stays on; they are passed through unchanged when they hold no scope."""
+    import yaml
+
+    given = dbt_vars_mapping(vars_yaml)
+    if TESTS_LOADED_AFTER not in given:
+        return vars_yaml or None, {SCOPE_ENV: ""}
+    instant = given.pop(TESTS_LOADED_AFTER)
+    rest = yaml.safe_dump(given, default_flow_style=True, sort_keys=False, width=10_000).strip() if given else None
+    return rest, {SCOPE_ENV: "" if instant is None else str(instant)}
+
+
 def build_args(*, full_refresh: bool, vars_yaml: str | None = None) -> list[str]:
     """``dbt build`` arguments: everything but snapshots and their tests; ``--full-refresh`` rebuilds incremental
     facts (the surrogate-key salt is ``full_refresh: false`` and survives)."""
@@ -108,8 +125,9 @@ def build_args(*, full_refresh: bool, vars_yaml: str | None = None) -> list[str]
 
 
 def _dbt_call(
-    args: list[str], project_dir: str, warehouse: str, target: str, logs: str, node_tasks: bool
-) -> DbtOutcome:
+    args: list[str], project_dir: str, warehouse: str, target: str, logs: str, node_tasks: bool,
+    environment: dict[str, str],
+) -> DbtOutcome:  # fmt: skip
     return run_dbt(
         args,
         project_dir=Path(project_dir),
@@ -117,6 +135,7 @@ def _dbt_call(
         target_path=Path(target),
         log_path=Path(logs),
         node_tasks=node_tasks,
+        environment=environment,
     )
 
 
@@ -153,8 +172,9 @@ def dbt_build(
     node_tasks: bool = True,
 ) -> DbtOutcome:  # fmt: skip
     """Run ``dbt build``; its nodes appear as tasks nested under this one."""
-    args = build_args(full_refresh=full_refresh, vars_yaml=vars_yaml)
-    return _dbt_call(args, project_dir, warehouse, target, logs, node_tasks)
+    dbt_vars, environment = scope_environment(vars_yaml)
+    args = build_args(full_refresh=full_refresh, vars_yaml=dbt_vars)
+    return _dbt_call(args, project_dir, warehouse, target, logs, node_tasks, environment)
 
 
 @task(name="dbt-snapshot", task_run_name="dbt-snapshot", **_RETRY)
@@ -162,5 +182,6 @@ def dbt_snapshot(
     project_dir: str, warehouse: str, target: str, logs: str, vars_yaml: str | None, node_tasks: bool = True
 ) -> DbtOutcome:
     """Build the snapshots (type-2 history of patients with coverage, claims, physicians) and run their tests."""
-    args = ["build", "--select", "resource_type:snapshot"] + (["--vars", vars_yaml] if vars_yaml else [])
-    return _dbt_call(args, project_dir, warehouse, target, logs, node_tasks)
+    dbt_vars, environment = scope_environment(vars_yaml)
+    args = ["build", "--select", "resource_type:snapshot"] + (["--vars", dbt_vars] if dbt_vars else [])
+    return _dbt_call(args, project_dir, warehouse, target, logs, node_tasks, environment)

@@ -1,6 +1,7 @@
 """Stages 4 and 5: dbt build (staging, integration, marts and their tests) and the snapshots, via prefect-dbt.
 
-Each dbt node runs as its own Prefect task (``PrefectDbtRunner``). The build leaves snapshots to their own stage
+With node tasks on, each dbt model, seed and snapshot shows as a Prefect task run with its tests summarised
+(``flows.dbt_runner.NodeTaskReporter``). The build leaves snapshots to their own stage
 so a failed model or test stops the run before history is written. Incremental facts and snapshots make both
 stages safe to repeat: a resumed run rewrites what it must and adds no duplicate rows.
 """
@@ -152,8 +153,8 @@ def transform(
 ) -> dict:
     """``dbt build`` (all but snapshots), then the snapshots; fails naming every errored or failed node.
 
-    ``node_tasks`` shows each dbt node as a Prefect task (prefect-dbt); off, dbt runs about three times faster
-    on a busy machine (docs/pipeline.md).
+    ``node_tasks`` shows each dbt model, seed and snapshot as a Prefect task run with its tests summarised in it
+    (about the cost of plain dbt, docs/dbt.md "Node tasks"); off, dbt runs without task runs of its own.
     """
     logger = get_run_logger()
     build = dbt_build(project_dir, warehouse_path, target_path, log_path, full_refresh, vars_yaml, node_tasks)

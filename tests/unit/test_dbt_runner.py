@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -47,3 +48,44 @@ def test_a_commands_environment_is_restored_afterwards(monkeypatch):
         assert os.environ["HOSPITAL_WAREHOUSE_PATH"] == "/tmp/w.duckdb"
     assert os.environ[SCOPE_ENV] == "left in the shell"
     assert "HOSPITAL_WAREHOUSE_PATH" not in os.environ
+
+
+def test_prefect_dbt_still_makes_its_callback_where_the_node_task_reporter_replaces_it():
+    """flows.dbt_runner replaces prefect-dbt's per-node task callback by overriding the one method that makes it
+    (a private method of the pinned prefect-dbt): fail loudly here, not silently in the UI, if that changes."""
+    import inspect
+
+    from prefect_dbt import PrefectDbtRunner
+
+    from flows.dbt_runner import _runner_class
+
+    assert "self._create_unified_callback(" in inspect.getsource(PrefectDbtRunner.invoke)
+    runner_class = _runner_class()
+    assert issubclass(runner_class, PrefectDbtRunner)
+    reporter = SimpleNamespace(callback=lambda event: None)
+    runner = SimpleNamespace(node_reporter=reporter)  # constructing the runner would start a Prefect server
+    assert runner_class._create_unified_callback(runner, None, None, {}) is reporter.callback
+
+
+def test_a_models_task_run_summarises_its_tests_by_name_and_count_only():
+    from flows.dbt_runner import _NodeRun, _summary
+
+    run = _NodeRun("model fct_charges", status="success")
+    run.tests = {
+        "unique_fct_charges_charge_id": ("pass", 0),
+        "not_null_fct_charges_mrn": ("warn", 3),
+        "accepted_range_fct_charges_amount": ("fail", 2),
+        "relationships_fct_charges_x": ("error", 0),
+    }
+    message, failed = _summary(run, not_run=0)
+    assert failed
+    assert message == (
+        "model fct_charges: success; 4 tests: 1 passed; 1 warned: not_null_fct_charges_mrn (3 rows); "
+        "2 failed: accepted_range_fct_charges_amount (2 rows), relationships_fct_charges_x (error)"
+    )
+    passed = _NodeRun("seed specialties", status="success", tests={"unique_specialties_code": ("pass", 0)})
+    assert _summary(passed, not_run=0) == ("seed specialties: success; 1 tests: 1 passed", False)
+    errored = _NodeRun("model dim_dates", status="error")
+    assert _summary(errored, not_run=4) == ("model dim_dates: error; 4 tests not run", True)
+    unfinished = _NodeRun("model dim_dates")  # started, never finished (the command stopped)
+    assert _summary(unfinished, not_run=0)[1]

@@ -36,7 +36,7 @@ from great_expectations.data_context.types.resource_identifiers import Validatio
 from expectations import prune, run_checkpoint
 from expectations.checkpoints import build_context
 from expectations.datadocs import SITE_NAME, validation_page
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.warehouse import load_batch, open_warehouse
 from generators.batch import NetworkSpec, generate_initial
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.warehouse import load_batch, open_warehouse
 from generators.batch import NetworkSpec, generate_daily, generate_initial
 

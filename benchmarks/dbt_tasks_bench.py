@@ -50,7 +50,7 @@ def machine_line() -> str:
 
 def prepare(work: Path, patients: int, years: int, kind: str) -> tuple[Path, str]:
     """The starting warehouse (reused when ``work`` holds one) and the batch the stage processes."""
-    from flows.registry import load_registry
+    from flows.contracts.registry import load_registry
     from flows.warehouse import load_batch, open_warehouse
     from generators.batch import NetworkSpec, generate_daily, generate_initial
 

@@ -31,7 +31,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make ``benchmarks`` impor
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.reference_generator import generate_reference  # noqa: E402
-from flows.registry import Registry, load_registry  # noqa: E402
+from flows.contracts.registry import Registry, load_registry  # noqa: E402
 
 TARGET_ROWS_PER_SECOND = 1_000_000
 TARGET_SPEEDUP = 60.0

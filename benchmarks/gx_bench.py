@@ -37,7 +37,7 @@ from expectations.duckdb_support import duckdb_connection_string
 from expectations.marts_suites import DEFAULT_MARTS_RULES, load_marts_rules, marts_suites
 from expectations.raw_suites import DEFAULT_RAW_RULES, load_raw_rules, raw_suites, read_manifest
 from expectations.rules import DEFAULT_THRESHOLDS, SuiteSpec, load_thresholds
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.warehouse import load_batch, open_warehouse
 from generators.batch import NetworkSpec, generate_initial
 

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 from faker import Faker
 
-from flows.registry import Registry, Source
+from flows.contracts.registry import Registry, Source
 
 Row = dict[str, Any]
 

@@ -131,6 +131,25 @@ def server_notes(served: list[Any], path: Path = PREFECT_YAML) -> list[str]:
     return notes
 
 
+def pause_served(served: list[Any]) -> int:
+    """Pause the served deployments that exist on the server (what Prefect's runner does when it stops); returns
+    how many. For a serve stopped before its runner started, which then has not paused them itself."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    paused = 0
+    with get_client(sync_client=True) as client:
+        for deployment in served:
+            try:
+                found = client.read_deployment_by_name(f"{deployment.flow_name}/{deployment.name}")
+            except ObjectNotFound:
+                continue
+            if not found.paused:
+                client.pause_deployment(found.id)
+                paused += 1
+    return paused
+
+
 def _import_flow(entrypoint: str) -> Any:
     """The flow object of a ``path/to/module.py:function`` entrypoint, imported as the package module it is.
 

@@ -45,7 +45,7 @@ from expectations.snowflake_support import (
     enable_snowflake_dialect,
     register_connector,
 )
-from flows.registry import Registry, load_registry
+from flows.contracts.registry import Registry, load_registry
 
 __all__ = [
     "RESULT_FORMAT",

@@ -11,7 +11,6 @@ settings: the registry, the rules, the thresholds and the manifest are arguments
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,9 @@ from expectations.rules import (
     read_yaml,
     sql_rule,
 )
-from flows.registry import DEFAULT_REGISTRY, Registry, Source
+from flows.contracts.manifest import MANIFEST, InvalidManifest, Manifest
+from flows.contracts.manifest import read_manifest as parse_landed_manifest
+from flows.contracts.registry import DEFAULT_REGISTRY, Registry, Source
 
 DEFAULT_RAW_RULES = EXPECTATIONS_DIR / "raw_rules.yml"
 RULES_FOR_REGISTRIES = EXPECTATIONS_DIR / "registries"
@@ -149,12 +150,10 @@ MANIFEST_NOTE = "manifest = ledger = loaded + rejected = raw"
 NO_MANIFEST_NOTE = "no manifest: ledger = loaded + rejected = raw"
 
 
-def reconciliation_rule(source: Source, batch_id: str, manifest: dict | None) -> Rule:
+def reconciliation_rule(source: Source, batch_id: str, manifest: Manifest | None) -> Rule:
     """Row counts reconcile: manifest rows = ledger rows in file = loaded + rejected, and raw rows = loaded."""
-    files = [entry for entry in (manifest or {}).get("files", []) if entry.get("source") == source.name]
-    claims = " union all ".join(
-        f"select {quote(entry['file'])} as file, {int(entry['rows'])} as file_rows" for entry in files
-    )
+    files = manifest.rows_by_source().get(source.name, []) if manifest is not None else []
+    claims = " union all ".join(f"select {quote(file)} as file, {int(rows)} as file_rows" for file, rows in files)
     manifest_check = ""
     if claims:
         manifest_check = (
@@ -317,7 +316,7 @@ def raw_suites(
     batch_id: str,
     thresholds: Thresholds,
     rules: dict[str, dict[str, Any]],
-    manifest: dict | None,
+    manifest: Manifest | None,
     present_tables: set[str],
     dialect: SqlDialect = DUCKDB,
 ) -> list[SuiteSpec]:
@@ -329,7 +328,7 @@ def raw_suites(
     query, so the checkpoint fails naming it instead of crashing.
     """
     suites = []
-    in_manifest = {entry.get("source") for entry in (manifest or {}).get("files", [])}
+    in_manifest = {entry.source for entry in manifest.files} if manifest is not None else set()
     for source in registry.sources.values():
         if source.table not in present_tables:
             if source.name in in_manifest:
@@ -352,8 +351,8 @@ def _missing_table_suite(source: Source) -> SuiteSpec:
     return SuiteSpec(f"raw.{source.name}", (rule,), query="select 1 as missing_table")
 
 
-def read_manifest(landing_dir: Path | None, batch_id: str | None = None) -> dict | None:
-    """The batch's manifest.json, if the batch folder has one (a delivered batch may have none).
+def read_manifest(landing_dir: Path | None, batch_id: str | None = None) -> Manifest | None:
+    """The batch's manifest (``flows.contracts.manifest``), if the batch folder has one (a delivered batch may not).
 
     ``landing_dir`` must be the batch's own folder (named ``batch_id``): given the landing root, the manifest would
     silently not be found and its reconciliation would drop out of the gate, so that is an error.
@@ -367,10 +366,7 @@ def read_manifest(landing_dir: Path | None, batch_id: str | None = None) -> dict
         )
     if not landing_dir.is_dir():
         raise RulesConfigError(f"batch folder {landing_dir} does not exist: the raw gate reconciles what landed there")
-    path = landing_dir / "manifest.json"
-    if not path.exists():
-        return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RulesConfigError(f"{path}: the batch manifest cannot be read ({exc})") from exc
+        return parse_landed_manifest(landing_dir)
+    except InvalidManifest as exc:
+        raise RulesConfigError(f"{landing_dir / MANIFEST}: the batch manifest cannot be read ({exc})") from exc

@@ -11,6 +11,7 @@ import datetime as dt
 
 from prefect import flow, get_run_logger, runtime
 
+from flows.contracts.batch_ids import BatchId
 from flows.pipeline import pipeline
 
 
@@ -55,12 +56,12 @@ def backfill(
     settings = Settings(**({"home": home} if home else {}))
     common = {"home": home, "seed": seed, "patients": patients, "defect_rate": defect_rate,
               "lock_timeout_seconds": lock_timeout_seconds, "dbt_node_tasks": dbt_node_tasks}  # fmt: skip
-    initial = f"initial-{settings.start_date:%Y%m%d}-{settings.end_date:%Y%m%d}"
+    initial = BatchId.initial(settings.start_date, settings.end_date).text
     if start > settings.end_date:
         pipeline(batch_id=initial, **common)  # a no-op when it is published already
     results: list[dict] = []
     for position, day in enumerate(days, start=1):
-        batch_id = f"daily-{day:%Y%m%d}"
+        batch_id = BatchId.daily(day).text
         try:
             result = pipeline(batch_id=batch_id, force=force, **common)
         except Exception:

@@ -11,7 +11,7 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer 0.29 carries its own click
 
 from flows.cli_support import EXIT_INTERRUPTED, EXIT_USAGE, fail, settings_or_exit
-from flows.registry import RegistryError, load_registry
+from flows.contracts.registry import RegistryError, load_registry
 
 app = typer.Typer(
     name="hospital",

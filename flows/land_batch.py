@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+
+from flows.contracts.manifest import read_manifest
 
 
 class BatchMismatchError(ValueError):
@@ -32,30 +33,29 @@ class LandedBatch:
 
 
 def _describe(folder: Path, generated: bool) -> LandedBatch:
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.exists():  # a delivered folder without a manifest: the loader matches files by pattern
+    manifest = read_manifest(folder)
+    if manifest is None:  # a delivered folder without a manifest: the loader matches files by pattern
         files = [p for p in folder.iterdir() if p.is_file()]
         return LandedBatch(folder.name, str(folder), generated, len(files), 0, None)
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    entries = manifest.get("files", [])
-    truth = manifest.get("ground_truth")
-    note = f"{truth['rows']} defective rows listed in {truth['file']}" if truth else None
-    period = manifest.get("period", {}).get("end")
-    return LandedBatch(folder.name, str(folder), generated, len(entries), sum(e["rows"] for e in entries), period, note)
+    truth = manifest.ground_truth
+    note = f"{truth.get('rows')} defective rows listed in {truth['file']}" if truth else None
+    period = manifest.period_end.isoformat() if manifest.period_end else None
+    return LandedBatch(folder.name, str(folder), generated, len(manifest.files), manifest.rows, period, note)
 
 
 def check_network(folder: Path, seed: int, patients: int, start_date: dt.date) -> None:
     """Refuse a landed batch generated for another network than the one asked for (mixing worlds corrupts marts)."""
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.exists():
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.network is None:
         return
-    network = json.loads(manifest_path.read_text(encoding="utf-8")).get("network") or {}
-    wanted = {"seed": seed, "patients": patients, "start_date": start_date.isoformat()}
-    different = {key: network.get(key) for key, value in wanted.items() if network.get(key) != value}
+    network = manifest.network
+    wanted = {"seed": seed, "patients": patients, "start_date": start_date}
+    found = {"seed": network.seed, "patients": network.patients, "start_date": network.start_date}
+    different = {key: str(found[key]) for key in wanted if found[key] != wanted[key]}
     if different:
         raise BatchMismatchError(
             f"batch {folder.name} in {folder.parent} was generated with {different}, but this run asks for "
-            f"{ {key: wanted[key] for key in different} }. Use another data home (HOSPITAL_HOME or --home), "
+            f"{ {key: str(wanted[key]) for key in different} }. Use another data home (HOSPITAL_HOME or --home), "
             "or the same --seed/--patients as before"
         )
 
@@ -66,7 +66,7 @@ def generate_batch(
     as_of: dt.date | None, defect_rate: float, workers: int,
 ) -> LandedBatch:  # fmt: skip
     """Generate the initial batch (``as_of`` None: start..end) or one day's batch, unless it already landed."""
-    from flows.registry import load_registry
+    from flows.contracts.registry import load_registry
     from generators.batch import NetworkSpec, daily_batch_id, generate_daily, generate_initial, initial_batch_id
 
     network = NetworkSpec(seed=seed, patients=patients, start_date=start_date)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows.registry import DEFAULT_REGISTRY, RegistryError, load_registry
+from flows.contracts.registry import DEFAULT_REGISTRY, RegistryError, load_registry
 from flows.settings import Settings
 from flows.warehouse import LoadError, batch_folder, load_batch, open_warehouse, render_summary
 from flows.warehouse.errors import BatchIdError, BatchNotFoundError, WarehouseConfigError
@@ -52,6 +52,7 @@ def load(
             registry=sources,
         ) as warehouse:
             result = load_batch(folder, sources, warehouse, max_reject_rate=max_reject_rate)
+        result.notes += warehouse.take_notes()  # e.g. a checkpoint on close that a full disk postponed
     except BatchIdError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_BAD_ARGUMENTS) from exc
@@ -73,6 +74,6 @@ def _resolve(batch: str | None, directory: Path | None, landing: Path) -> Path:
     if directory is not None:
         if not directory.is_dir():
             raise BatchNotFoundError(f"--dir {directory}: not a folder")
-        return directory
+        return directory.resolve()  # the folder the user named; its files are then read from it only
     assert batch is not None
     return batch_folder(landing, batch)

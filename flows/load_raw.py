@@ -44,7 +44,7 @@ def load_batch_task(
     max_reject_rate: float | None = None,
 ) -> LoadSummary:  # fmt: skip
     """Load one batch folder; raises the loader's ``LoadError`` when the batch failed (nothing was loaded)."""
-    from flows.registry import load_registry
+    from flows.contracts.registry import load_registry
     from flows.warehouse import load_batch, open_warehouse
 
     registry = load_registry()

@@ -9,8 +9,6 @@ a failed gate marks the batch failed there and leaves the last published report 
 from __future__ import annotations
 
 import datetime as dt
-import errno
-import shutil
 import time
 import uuid
 import zoneinfo
@@ -22,16 +20,10 @@ from prefect import flow, get_run_logger, runtime
 
 from flows import runs
 from flows.artifacts import publish_links, publish_summary, render_summary
-from flows.batch_ids import (
-    PipelineConfigError,
-    PipelineStageError,
-    check_batch_id,
-    next_batch_id,
-    parse_batch_id,
-    run_name,
-)
+from flows.contracts.batch_ids import InvalidBatchId, check_batch_id, next_batch_id, parse_batch_id, run_name
 from flows.dbt_runner import interruption
 from flows.docs_server import docs_link
+from flows.errors import PipelineConfigError, PipelineStageError, own_types, safe_message
 from flows.kpis import mart_row_counts, read_kpis
 from flows.land_batch import land_batch
 from flows.load_raw import load_raw
@@ -46,67 +38,6 @@ from flows.transform import (
     transform_vars,
 )
 from flows.validate import outcome_from_dict, validate
-
-
-def _own_types() -> tuple[type[BaseException], ...]:
-    from flows.dbt_runner import DbtStageError
-    from flows.land_batch import BatchMismatchError
-    from flows.locking import WarehouseLockTimeout
-    from flows.transform import DbtVarsError
-    from flows.warehouse.errors import LoadError
-
-    own: list[type[BaseException]] = [LoadError, DbtStageError, WarehouseLockTimeout, PipelineConfigError,
-                                      PipelineStageError, BatchMismatchError, DbtVarsError]  # fmt: skip
-    try:  # the gate and report packages are imported lazily: a broken install must not hide the real error
-        from expectations.results import QualityGateFailed
-        from reports import PublishError
-
-        own += [QualityGateFailed, PublishError]
-    except ImportError:
-        pass
-    return tuple(own)
-
-
-def own_error(error: BaseException) -> bool:
-    """True for the platform's own errors: their messages say what failed and what to do, and quote no value."""
-    return isinstance(error, _own_types()) or disk_full(error) is not None
-
-
-def disk_full(error: BaseException) -> OSError | None:
-    """The "no space left on device" error in ``error``'s chain, if any (also DuckDB's, which is not an OSError)."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
-            return current
-        if "no space left on device" in str(current).lower():
-            return OSError(errno.ENOSPC, "No space left on device")
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def safe_message(error: BaseException, *, stage: str | None = None, home: Path | None = None) -> str:
-    """The error's message when it is one of the platform's own (they never quote data values), else its type.
-
-    A full disk anywhere in the error's chain is named as such, with the file system and what was kept."""
-    full = disk_full(error)
-    if full is not None:
-        where = f" on the file system of {home}" if home is not None else ""
-        free = ""
-        if home is not None and home.exists():
-            free = f" ({shutil.disk_usage(home).free / 1e6:,.0f} MB free now)"
-        return (
-            f"No space left on device{where}{free} during stage {stage or 'unknown'}. Nothing of this run was "
-            "published: the warehouse keeps its last committed state and the last report stays the latest. Free "
-            "space (`hospital status` lists runs; older history is pruned by HOSPITAL_RETENTION_DAYS), then run the "
-            "batch again: every stage is safe to repeat"
-        )
-    if isinstance(error, _own_types()):
-        return str(error)
-    during = f" during stage {stage}" if stage else ""
-    return f"{type(error).__name__}{during} (details in the flow run's logs)"
-
 
 #: From a published report (``reports/latest/report.html``) to the data home.
 FROM_REPORT = "../../"
@@ -208,7 +139,10 @@ def pipeline(
     end = end_date or settings.end_date
     zone = timezone or settings.timezone
     if batch_id is not None:
-        check_batch_id(batch_id, start)  # before anything is locked, landed or loaded
+        try:
+            check_batch_id(batch_id, start)  # before anything is locked, landed or loaded
+        except InvalidBatchId as exc:
+            raise PipelineConfigError(str(exc)) from None
     dbt_vars_mapping(dbt_vars)  # malformed dbt vars fail here too
 
     def waiting(holder) -> None:
@@ -267,7 +201,7 @@ def pipeline(
                 _apply_retention(settings)
             logger.error("batch %s %s at stage %s; the last published report stays the latest", batch_id,
                          status, progress.stage)  # fmt: skip
-            if interrupted or isinstance(error, _own_types()):
+            if interrupted or isinstance(error, own_types()):
                 raise
             raise PipelineStageError(message) from error
         runs.finish_run(warehouse, run_id=run_id, status="published", stage="publish",

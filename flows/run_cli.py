@@ -75,7 +75,7 @@ class _OneMessage(logging.Filter):
 
 
 def _is_own(error: BaseException) -> bool:
-    from flows.pipeline import own_error
+    from flows.errors import own_error
 
     return own_error(error)
 
@@ -127,7 +127,7 @@ def _print_result(result: dict[str, Any], settings: Settings) -> None:
 
 def _print_failure(error: BaseException | None, settings: Settings, batch_id: str | None) -> None:
     from flows import runs
-    from flows.pipeline import safe_message
+    from flows.errors import safe_message
 
     typer.secho("\nThe run failed; the last published report stays the latest.", err=True, fg=typer.colors.RED)
     try:
@@ -212,17 +212,17 @@ def _run_flow(flow: Any, verbose: bool, dbt_node_tasks: bool | None, **parameter
 def checked_batch(batch: str | None, settings: Settings) -> str | None:
     """The batch id a run processes (None: the next one), or exit 2 for an id that is path-like, an impossible
     simulator id, or neither a simulator id nor a landed batch."""
-    from flows.batch_ids import PipelineConfigError, check_batch_id, parse_batch_id
+    from flows.contracts.batch_ids import BatchId, InvalidBatchId, check_batch_id
 
     if batch is None:
-        return f"initial-{settings.start_date:%Y%m%d}-{settings.end_date:%Y%m%d}"
+        return BatchId.initial(settings.start_date, settings.end_date).text
     if batch == "next":
         return None
     try:
-        check_batch_id(batch, settings.start_date)
-    except PipelineConfigError as exc:
+        parsed = check_batch_id(batch, settings.start_date)
+    except InvalidBatchId as exc:
         fail(f"--batch: {exc}")
-    if parse_batch_id(batch)[0] == "delivered" and not settings.paths.batch(batch).is_dir():
+    if parsed.kind == "delivered" and not settings.paths.batch(batch).is_dir():
         fail(
             f"--batch: batch {batch!r} has not landed in {settings.paths.landing} and is not a simulator id "
             "(initial-YYYYMMDD-YYYYMMDD, daily-YYYYMMDD); deliver it there first, or use 'next'"
@@ -456,6 +456,31 @@ def serve(
     Exit code 2 for a bad --timezone (nothing touched), 1 when a served name belongs to a work pool.
     """
     settings_or_exit(timezone=timezone)  # an unknown time zone stops here, before Prefect or a deployment is touched
+    # Prefect's runner stops gracefully on SIGTERM (pausing what it served) once it runs; a SIGTERM before that
+    # (while Prefect loads and the deployments register) would kill the process and leave the served deployments
+    # active. Until the runner takes SIGTERM over, it ends the serve as Ctrl-C does, and they are paused here.
+    early: list[int] = []
+
+    def stop_early(signum: int, frame: Any) -> None:
+        early.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop_early)
+    served: list[Any] = []
+    persistent = False
+    try:
+        served, persistent = _serve(timezone)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if early and persistent and served:
+        from deployments.serve import pause_served
+
+        typer.echo(f"Stopped before serving began: paused {pause_served(served)} served deployment(s).")
+
+
+def _serve(timezone: str | None) -> tuple[list[Any], bool]:
     from deployments.serve import ServeConflictError, TimezoneError, check_timezone
 
     if timezone is not None:  # a zone zoneinfo knows that Prefect's cron schedules would still refuse
@@ -486,5 +511,9 @@ def serve(
         )
     # Pausing the schedules at shutdown matters on a lasting server (no one would run them); a temporary server
     # stops first and the pause would only print connection errors. Only the served deployments are paused.
-    with prefect_api():  # without PREFECT_API_URL, a temporary server of this command's own (it dies with it)
-        prefect_serve(*served, pause_on_shutdown=persistent)
+    try:
+        with prefect_api():  # without PREFECT_API_URL, a temporary server of this command's own (it dies with it)
+            prefect_serve(*served, pause_on_shutdown=persistent)
+    except KeyboardInterrupt:
+        pass
+    return served, persistent

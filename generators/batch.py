@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import multiprocessing
 import os
-import re
 import shutil
 import time
 from collections import defaultdict
@@ -26,13 +24,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from generators import adt, billing, claims, facilities, payers, providers, registration, scheduling
+from flows.contracts.batch_ids import BatchId, InvalidBatchId, validate_batch_id
+from flows.contracts.manifest import Manifest, Network, manifest_file
+from generators import adt, billing, capacity, claims, facilities, payers, providers, registration, scheduling
 from generators.defects import DEFECTS_BY_SOURCE, inject_defects
 from generators.seeds import partition_rng
 from generators.timeutil import add_months, day_end, day_start, iso_utc, skip_dst_gap
 from generators.writer import SCHEMA_VERSION, LandingFile, Slot, SlotArena, WriteBehind, encode_rows
 
-BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LOOKAHEAD_MONTHS = 4  # appointments are booked up to 90 days ahead
 CLAIM_LOOKBACK_MONTHS = 6  # a claim's last status change comes within ~4 months of the visit
 # Shared memory for workers' chunks (see writer.SlotArena): 128 MB holds what they encode ahead of the parent at
@@ -81,13 +80,13 @@ class World:
 
 
 def initial_batch_id(start: dt.date, end: dt.date) -> str:
-    """Id of the initial batch for a date range."""
-    return f"initial-{start:%Y%m%d}-{end:%Y%m%d}"
+    """Id of the initial batch for a date range (``flows.contracts.batch_ids.BatchId``)."""
+    return BatchId.initial(start, end).text
 
 
 def daily_batch_id(day: dt.date) -> str:
-    """Id of the daily batch of one day."""
-    return f"daily-{day:%Y%m%d}"
+    """Id of the daily batch of one day (``flows.contracts.batch_ids.BatchId``)."""
+    return BatchId.daily(day).text
 
 
 def generate_initial(
@@ -156,8 +155,10 @@ def _check(landing_root: Path, network: NetworkSpec, batch_id: str, defect_rate:
         raise BatchError(f"--defect-rate must be between 0 and 0.5, got {defect_rate}")
     if workers < 1:
         raise BatchError(f"--workers must be at least 1, got {workers}")
-    if not BATCH_ID.match(batch_id):
-        raise BatchError(f"batch id {batch_id!r} is not a plain name")
+    try:
+        validate_batch_id(batch_id)
+    except InvalidBatchId as exc:
+        raise BatchError(str(exc)) from None
     target = landing_root / batch_id
     if target.exists():
         raise BatchError(f"batch {batch_id} already exists at {target}; remove it or choose other dates")
@@ -183,6 +184,7 @@ def build_population(network: NetworkSpec, horizon: dt.date, timezone: str) -> W
     seed, start = network.seed, network.start_date
     site = facilities.build_facilities(seed, network.patients)
     people = registration.build_patients(seed, network.patients, start, ahead, site)
+    site = capacity.staff_facilities(seed, start, people, site)
     staff = providers.build_physicians(seed, network.patients, start, ahead, site)
     plans = payers.build_coverage(seed, start, ahead, people)
     return World(network, site, people, staff, plans, timezone)
@@ -267,6 +269,11 @@ class _Batch:
         """Append a prepared chunk (from ``arena`` if it is a slot) and record its ground truth with row numbers
         in the file."""
         if not self.wants(chunk.source):
+            # Workers hand over only the batch's sources; should anything else come, it must not stay behind.
+            if isinstance(chunk.data, Path):
+                chunk.data.unlink(missing_ok=True)
+            elif isinstance(chunk.data, Slot) and arena is not None:
+                arena.free(chunk.data)
             return
         landing = self.files[chunk.source]
         if isinstance(chunk.data, pa.Table):
@@ -340,7 +347,8 @@ def _write_masters(batch: _Batch, world: World, day: dt.date) -> None:
 
 
 def _inpatient_encounters(world: World, part: dict) -> billing.Encounters:
-    line = world.facilities.department_line[part["department"]]
+    line = world.facilities.department_line[part["department"]]  # the unit the bed is in
+    service = adt.SERVICE_LINE[part["dx"]]  # the diagnosis' own service (its surgery is billed whatever the bed)
     kind = adt._KIND[part["dx"]]
     return billing.Encounters(
         encounter_id=part["admission_id"],
@@ -351,7 +359,7 @@ def _inpatient_encounters(world: World, part: dict) -> billing.Encounters:
         nights=part["nights"],
         icu=line == "ICU",
         obstetric=kind == "delivery",
-        surgical=np.isin(line, ("ORTH", "SURG")) & (kind != "acute") | (line == "SURG"),
+        surgical=np.isin(service, ("ORTH", "SURG")) & (kind != "acute") | (service == "SURG"),
         emergency=part["admission_type"] == 0,
     )
 
@@ -431,6 +439,8 @@ def _hand_over(chunk: Chunk, arena: SlotArena | None, path: Path) -> Chunk:
 
 
 def _chunk(state: _PoolState, source: str, table: pa.Table, key: tuple, ensure: frozenset) -> Chunk:
+    if source not in state.registry.names:  # a source this batch does not write: nothing to encode or hand over
+        return Chunk(source, b"", 0)
     spec = state.registry[source]
     return prepare_chunk(table, spec, state.world.network.seed, state.defect_rate, key, source in ensure)
 
@@ -460,7 +470,7 @@ def _billing_chunks(
 
 def _inpatient_job(state: _PoolState, part: dict, *, ensure: frozenset) -> list[tuple[Chunk, float]]:
     # The part travels with the job: workers are forked before the admissions are built.
-    key = ("inpatient", part["hospital"][0], part["month"].isoformat())
+    key = ("inpatient", part["home"], part["month"].isoformat())
     return _billing_chunks(state, _inpatient_encounters(state.world, part), part["accepted"], key, ensure)
 
 
@@ -621,18 +631,15 @@ def _finish(
             "sha256": hashlib.sha256(truth_path.read_bytes()).hexdigest(),
             "defect_rate": batch.defect_rate,
         }
-    manifest = {
-        "batch_id": batch_id,
-        "batch_type": batch_type,
-        "schema_version": SCHEMA_VERSION,
-        "network": {
-            "seed": network.seed,
-            "patients": network.patients,
-            "start_date": network.start_date.isoformat(),
-        },
-        "period": {"start": (window_start or network.start_date).isoformat(), "end": last_day.isoformat()},
-        "files": entries,
-        "ground_truth": ground_truth,
-    }
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return manifest
+    manifest = Manifest(
+        files=tuple(manifest_file(entry) for entry in entries),
+        batch_id=batch_id,
+        batch_type=batch_type,
+        schema_version=SCHEMA_VERSION,
+        network=Network(network.seed, network.patients, network.start_date),
+        period_start=window_start or network.start_date,
+        period_end=last_day,
+        ground_truth=ground_truth,
+    )
+    manifest.write(staging)
+    return manifest.to_dict()

@@ -1,4 +1,4 @@
-"""Case mix arithmetic shared by facilities (bed sizing) and ADT (sampling diagnoses)."""
+"""Case mix arithmetic of the admission process: diagnoses by hospital type, sex, age and month."""
 
 from __future__ import annotations
 
@@ -14,9 +14,15 @@ LOS_SCALE = 1.32  # calibrates the case mix's median stays to HCUP's mean length
 _WEIGHTS = np.array([dx.weights for dx in CASE_MIX], dtype=np.float64)  # (dx, band)
 _SEASON = np.array([dx.season for dx in CASE_MIX])
 _FEMALE_ONLY = np.array([dx.sex == "F" for dx in CASE_MIX])
-# Mean midnights per stay: nights are the log-normal stay rounded down, hence the half night less.
-MEAN_LOS_DAYS = np.array([dx.los_median_days for dx in CASE_MIX]) * LOS_SCALE * np.exp(LOS_SIGMA**2 / 2) - 0.5
-MEAN_READMIT = float(np.mean([dx.readmit for dx in CASE_MIX]))
+# The returns of an index stay (adt._readmissions): an unplanned readmission within 30 days with probability
+# EARLY_RETURN_FACTOR x the diagnosis' readmission rate (more than the rate itself: every stay is an index stay in
+# the 30-day measure, and returns are not followed by returns of their own), else a later one (31-90 days) with
+# LATE_RETURN; and after an oncology stay, a planned chemotherapy stay with PLANNED_CHEMOTHERAPY.
+EARLY_RETURN_FACTOR = 1.55
+LATE_RETURN = 0.05
+PLANNED_CHEMOTHERAPY = 0.5
+_READMIT = np.array([dx.readmit for dx in CASE_MIX])
+_ONCOLOGY = np.array([dx.service_line == "ONC" for dx in CASE_MIX])
 
 
 def seasonal_factor(month: int) -> np.ndarray:
@@ -39,38 +45,41 @@ def department_of(hospital_type: str) -> tuple[str | None, ...]:
     return tuple(route(hospital_type, dx.service_line) for dx in CASE_MIX)
 
 
+@cache
 def dx_probabilities(hospital_type: str, sex: int, band: int, month: int) -> np.ndarray:
-    """P(principal diagnosis | hospital type, sex (0 F, 1 M, 2 U), age band, month)."""
+    """P(principal diagnosis | hospital type, sex (0 F, 1 M, 2 U), age band, month); read-only (cached)."""
     weights = _WEIGHTS[:, band] * seasonal_factor(month)
     weights = weights * np.array([line is not None for line in department_of(hospital_type)])
     if sex != 0:
         weights = weights * ~_FEMALE_ONLY
     total = weights.sum()
-    return weights / total if total > 0 else weights
+    return _read_only(weights / total if total > 0 else weights)
 
 
+@cache
 def group_shares() -> np.ndarray:
-    """Share of stays by (sex, band) as a (2, 5) array: row 0 women, row 1 men."""
+    """Share of stays by (sex, band) as a (2, 5) array: row 0 women, row 1 men; read-only (cached)."""
     shares = np.array([STAY_SHARE_BY_SEX_AGE["F"], STAY_SHARE_BY_SEX_AGE["M"]], dtype=np.float64)
-    return shares / shares.sum()
+    return _read_only(shares / shares.sum())
 
 
-def expected_census(hospital_type: str, admissions_per_day: float) -> dict[str, float]:
-    """Expected midnight census per service line of a hospital, for sizing its staffed beds."""
-    census: dict[str, float] = {}
-    shares = group_shares()
-    for sex in (0, 1):
-        for band in range(shares.shape[1]):
-            for month in range(1, 13):
-                p = dx_probabilities(hospital_type, sex, band, month)
-                for dx_index, line in enumerate(department_of(hospital_type)):
-                    if line is None or p[dx_index] == 0:
-                        continue
-                    stays = admissions_per_day * shares[sex, band] * p[dx_index] / 12
-                    census[line] = census.get(line, 0.0) + stays * MEAN_LOS_DAYS[dx_index]
-    return census
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
 
 
+@cache
 def admissions_per_patient_day() -> float:
-    """Index admissions per registered patient per day; readmissions come on top of these."""
-    return ratios.ADMISSIONS_PER_PATIENT_YEAR / 365 / (1 + MEAN_READMIT * 0.8)
+    """Index admissions per registered patient per day: with their returns (readmissions and planned stays) the
+    network has ``ratios.ADMISSIONS_PER_PATIENT_YEAR`` stays per patient-year (returns per index stay averaged
+    over a teaching hospital's case mix of a year)."""
+    unplanned = np.minimum(1.0, _READMIT * EARLY_RETURN_FACTOR + LATE_RETURN)
+    returns = unplanned + PLANNED_CHEMOTHERAPY * _ONCOLOGY * (1 - unplanned)
+    shares = group_shares()
+    mean_returns = sum(
+        shares[sex, band] * float(dx_probabilities("teaching", sex, band, month) @ returns) / 12
+        for sex in (0, 1)
+        for band in range(shares.shape[1])
+        for month in range(1, 13)
+    )
+    return ratios.ADMISSIONS_PER_PATIENT_YEAR / 365 / (1 + mean_returns)

@@ -10,7 +10,7 @@ AGE_BAND_NAMES = ("0-17", "18-44", "45-64", "65-79", "80+")
 
 # Share of inpatient stays by (sex, age band), after HCUP NIS (non-newborn stays): ~56% women, ~45% aged 65+.
 STAY_SHARE_BY_SEX_AGE = {
-    "F": (3.0, 17.0, 11.5, 12.0, 11.0),
+    "F": (3.0, 17.5, 11.5, 12.5, 11.5),
     "M": (3.5, 5.5, 13.0, 12.5, 10.0),
 }
 
@@ -59,6 +59,12 @@ FALLBACK = {
     "ORTH": "SURG",
     "SURG": "MED",
 }
+# A service line too small at a hospital for a unit of its own has its patients cared for in another unit (a small
+# hospital's medical-surgical unit also takes its deliveries and children); internal medicine is always a unit.
+UNIT_MERGE = {**FALLBACK, "OBGY": "MED", "PEDS": "MED"}
+# Units that take other units' patients when those are full (off-service placement): adult medical and surgical
+# units; intensive care, obstetrics and pediatrics keep their beds for their own patients.
+OVERFLOW_LINES = ("MED", "SURG", "CARD", "PULM", "NEUR", "ORTH", "ONC")
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,20 @@
-"""Facilities master: the network's hospitals and departments, sized to the patient population."""
+"""Facilities master: the network's hospitals, their clinics and inpatient units (staffed by ``capacity``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 
-from generators import casemix, ratios, vocab
+from generators import ratios, vocab
 from generators.clinical import (
     HOSPITAL_TYPE_CATCHMENT,
     HOSPITAL_TYPE_SHARE,
     HOSPITAL_TYPES,
     SERVICE_LINE_BY_CODE,
+    UNIT_MERGE,
 )
 from generators.seeds import partition_rng
 
@@ -58,6 +59,19 @@ class Facilities:
         )
         return int(match[0]) if match.size else -1
 
+    def unit_index(self, hospital: int, line: str) -> int:
+        """Index of the inpatient unit that takes a service line's patients at a hospital: the line's own unit, or
+        the one it merges into (``clinical.UNIT_MERGE``) when the hospital has none for it."""
+        index = self.department_index(hospital, line, True)
+        while index < 0 and line in UNIT_MERGE:
+            line = UNIT_MERGE[line]
+            index = self.department_index(hospital, line, True)
+        return index
+
+    def with_units(self, units: dict[tuple[int, str], int]) -> Facilities:
+        """These facilities with the inpatient units ``units`` ((hospital, service line) -> staffed beds) only."""
+        return _with_departments(self, units)
+
 
 def hospital_count(patients: int) -> int:
     """Hospitals in a network of this many patients."""
@@ -65,7 +79,8 @@ def hospital_count(patients: int) -> int:
 
 
 def build_facilities(seed: int, patients: int) -> Facilities:
-    """Hospitals with types, places and catchments; departments with beds sized to the expected census."""
+    """Hospitals with types, places and catchments; their clinics, and an inpatient unit per service line with no
+    staffed beds yet (``capacity.staff_facilities`` plans the units and their beds from the simulated demand)."""
     rng = partition_rng(seed, "facilities")
     count = hospital_count(patients)
     kinds = list(HOSPITAL_TYPE_SHARE)
@@ -83,44 +98,62 @@ def build_facilities(seed: int, patients: int) -> Facilities:
         style = _NAME_STYLE[kind]
         suffix = style if isinstance(style, str) else style[index % len(style)]
         names.append(f"{cities[index * per_hospital]} {suffix}")
+    opened = np.datetime64("1950-01-01") + rng.integers(0, 60 * 365, count).astype("timedelta64[D]")
+    unstaffed = {
+        (index, code): 0
+        for index, kind in enumerate(types)
+        for code in HOSPITAL_TYPES[kind]
+        if SERVICE_LINE_BY_CODE[code].inpatient
+    }
+    return _with_departments(
+        Facilities(
+            hospital_ids=np.array([f"H{i + 1:03d}" for i in range(count)], dtype=object),
+            hospital_names=np.array(names, dtype=object),
+            hospital_types=types,
+            hospital_city=np.arange(count) * per_hospital,
+            zip3=zips // 100,
+            hospital_zip=zips,
+            opened=opened,
+            catchment=catchment,
+            cities=cities,
+            state_of_city=np.repeat(states, per_hospital),
+            cities_per_hospital=per_hospital,
+            department_ids=np.array([], dtype=object),
+            department_hospital=np.array([], dtype=np.int64),
+            department_line=np.array([], dtype=object),
+            department_inpatient=np.array([], dtype=bool),
+            department_beds=np.array([], dtype=np.int64),
+        ),
+        unstaffed,
+    )
 
+
+def _with_departments(facilities: Facilities, units: dict[tuple[int, str], int]) -> Facilities:
+    """``facilities`` with its departments: per hospital and service line, the inpatient unit if ``units`` has one
+    (with its staffed beds), then the clinic if the line has clinics."""
     dept_ids, dept_hospital, dept_line, dept_inpatient, dept_beds = [], [], [], [], []
-    daily_rate = casemix.admissions_per_patient_day() * (1 + casemix.MEAN_READMIT * 0.8)
-    for index, kind in enumerate(types):
-        census = casemix.expected_census(kind, patients * catchment[index] * daily_rate)
-        for code in HOSPITAL_TYPES[kind]:
+    for index, kind in enumerate(facilities.hospital_types):
+        for code in HOSPITAL_TYPES[str(kind)]:
             line = SERVICE_LINE_BY_CODE[code]
-            if line.inpatient:
+            if line.inpatient and (index, code) in units:
                 dept_ids.append(f"H{index + 1:03d}-{code}")
                 dept_hospital.append(index)
                 dept_line.append(code)
                 dept_inpatient.append(True)
-                expected = census.get(code, 0.0)
-                dept_beds.append(max(1, round(expected / ratios.TARGET_OCCUPANCY)))
+                dept_beds.append(units[(index, code)])
             if line.clinic:
                 dept_ids.append(f"H{index + 1:03d}-{code}-CLN")
                 dept_hospital.append(index)
                 dept_line.append(code)
                 dept_inpatient.append(False)
                 dept_beds.append(0)
-    opened = np.datetime64("1950-01-01") + rng.integers(0, 60 * 365, count).astype("timedelta64[D]")
-    return Facilities(
-        hospital_ids=np.array([f"H{i + 1:03d}" for i in range(count)], dtype=object),
-        hospital_names=np.array(names, dtype=object),
-        hospital_types=types,
-        hospital_city=np.arange(count) * per_hospital,
-        zip3=zips // 100,
-        hospital_zip=zips,
-        opened=opened,
-        catchment=catchment,
-        cities=cities,
-        state_of_city=np.repeat(states, per_hospital),
-        cities_per_hospital=per_hospital,
+    return replace(
+        facilities,
         department_ids=np.array(dept_ids, dtype=object),
-        department_hospital=np.array(dept_hospital),
+        department_hospital=np.array(dept_hospital, dtype=np.int64),
         department_line=np.array(dept_line, dtype=object),
-        department_inpatient=np.array(dept_inpatient),
-        department_beds=np.array(dept_beds),
+        department_inpatient=np.array(dept_inpatient, dtype=bool),
+        department_beds=np.array(dept_beds, dtype=np.int64),
     )
 
 

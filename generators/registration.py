@@ -26,6 +26,8 @@ CHUNK = 50_000  # patients per partition of the initial population and of its ye
 _AGE_PYRAMID = np.array([5.7, 6.0, 6.4, 6.4, 6.4, 6.9, 7.0, 6.6, 6.4, 6.0, 6.3, 6.4, 6.4, 5.6, 4.6, 3.1, 2.0,
                          1.2, 0.7])  # fmt: skip
 _SEX_CODES = np.array(["F", "M", "U"], dtype=object)
+# Days of age at which each age band above the first begins: age_years(days) >= edge exactly when days >= this.
+_BAND_CUT_DAYS = np.array([-(-edge * 1461 // 4) for edge in AGE_BAND_EDGES[1:]], dtype=np.int64)
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Patients:
     address: Addresses  # the address at registration
     moves: Moves  # later moves, sorted by (patient, moved_at)
     _by_hospital: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
+    _by_age: tuple[np.ndarray, ...] | None = field(default=None, init=False, repr=False)
 
     @property
     def count(self) -> int:
@@ -68,10 +71,62 @@ class Patients:
         low, high = bounds[hospital], bounds[hospital + 1]
         return order[low:high][registered[low:high] <= moment]
 
+    def home_patients_by_group(self, hospital: int, moment: np.datetime64, day: np.datetime64) -> HomeGroups:
+        """The patients of ``hospital`` registered at ``moment``, grouped by sex and age band on ``day``.
+
+        Group = 5 * (sex is not F) + age band (see ``age_band``). The patients are sorted once per world by
+        (hospital, sex, birth day, patient number), so a month's groups are ranges found by binary search, not
+        ages worked out for every patient; patients registered after ``moment`` are skipped, never counted, so
+        they do not shift the others and a group's k-th patient does not depend on the world's horizon.
+        """
+        if self._by_age is None:
+            male = self.sex != 0
+            # One stable sort of a packed key (2x faster than lexsort): hospital, sex, days since 1970 (+2**20).
+            key = self.home_hospital.astype(np.int64) << 22 | male.astype(np.int64) << 21
+            order = np.argsort(key | (self.birth_day.astype(np.int64) + (1 << 20)), kind="stable")
+            bounds = np.searchsorted(self.home_hospital[order], np.arange(int(self.home_hospital.max(initial=0)) + 2))
+            self._by_age = (order, bounds, male[order], self.birth_day[order], self.registered_at[order])
+        order, bounds, male, birth, registered = self._by_age
+        low, high = (bounds[hospital], bounds[hospital + 1]) if hospital + 1 < bounds.size else (0, 0)
+        male, birth = male[low:high], birth[low:high]
+        # eligible_before[i]: eligible patients among the first i of the hospital's sorted patients.
+        eligible_before = np.r_[0, np.cumsum(registered[low:high] <= moment)]
+        # Born on or before day - cut[k]: at least AGE_BAND_EDGES[k] years old (age_years' arithmetic).
+        cut = np.datetime64(day, "D") - _BAND_CUT_DAYS.astype("timedelta64[D]")
+        split = int(np.searchsorted(male, True))
+        starts, ends = [], []
+        for first, last in ((0, split), (split, male.size)):
+            # Oldest first: bands 4, 3, 2, 1, 0 end where the births pass the cuts for 80, 65, 45 and 18 years.
+            bounds = np.r_[first, first + np.searchsorted(birth[first:last], cut[::-1], side="right"), last]
+            starts += list(bounds[4::-1])  # bands 0..4
+            ends += list(bounds[5:0:-1])
+        first_count = eligible_before[np.array(starts)]
+        return HomeGroups(order[low:high], eligible_before, first_count, eligible_before[np.array(ends)] - first_count)
+
     def age_years(self, index: np.ndarray, on: np.ndarray) -> np.ndarray:
         """Age in whole years of patients ``index`` on days ``on`` (within a day of the calendar age)."""
         days = (on.astype("datetime64[D]") - self.birth_day[index]).astype(np.int64)
         return days * 4 // 1461
+
+
+@dataclass(frozen=True)
+class HomeGroups:
+    """A hospital's patients registered by a moment, by sex and age group (``Patients.home_patients_by_group``)."""
+
+    patients: np.ndarray  # the hospital's patients in (sex, birth day, number) order, registered by then or not
+    eligible_before: np.ndarray  # eligible_before[i]: patients registered by then among the first i
+    first: np.ndarray  # per group (10): registered patients before the group
+    sizes: np.ndarray  # per group (10): registered patients in the group
+
+    @property
+    def count(self) -> int:
+        """Registered patients of the hospital."""
+        return int(self.sizes.sum())
+
+    def pick(self, group: np.ndarray, fraction: np.ndarray) -> np.ndarray:
+        """Patient numbers: in each ``group``, the registered patient at ``fraction`` (0 <= f < 1) of its size."""
+        rank = self.first[group] + (fraction * self.sizes[group]).astype(np.int64) + 1
+        return self.patients[np.searchsorted(self.eligible_before, rank, side="left") - 1]
 
 
 @dataclass

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from flows.registry import DEFAULT_REGISTRY, Registry, Source, load_registry  # noqa: E402
+from flows.contracts.registry import DEFAULT_REGISTRY, Registry, Source, load_registry  # noqa: E402
 
 STAGING_DIR = Path(__file__).resolve().parents[1] / "models" / "staging"
 RAW_SCHEMA = "raw"

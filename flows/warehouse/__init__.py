@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from flows.registry import Registry
+from flows.contracts.registry import Registry
 from flows.warehouse.base import Warehouse
 from flows.warehouse.batch import batch_folder, plan_batch, validate_batch_id
 from flows.warehouse.errors import LoadError

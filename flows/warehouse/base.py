@@ -34,6 +34,15 @@ class Warehouse(ABC):
     #: Short name shown in summaries ("duckdb", "snowflake").
     kind: str = "abstract"
 
+    def __init__(self) -> None:
+        #: Things a caller should know that did not fail the batch (e.g. a checkpoint postponed by a full disk).
+        self.notes: list[str] = []
+
+    def take_notes(self) -> list[str]:
+        """The notes gathered so far, emptied."""
+        notes, self.notes = self.notes, []
+        return notes
+
     @abstractmethod
     def ensure_schemas(self) -> None:
         """Create the raw and ledger schemas, the ledger table and the rejects table if they do not exist."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from flows.registry import Registry, Source
+from flows.contracts.batch_ids import InvalidBatchId
+from flows.contracts.batch_ids import validate_batch_id as contract_validate
+from flows.contracts.manifest import MANIFEST, InvalidManifest, Manifest, is_plain_name, parse_manifest
+from flows.contracts.registry import Registry, Source
+from flows.warehouse.batchdir import BatchDir, refusal
 from flows.warehouse.errors import (
     BatchIdError,
     BatchNotFoundError,
@@ -18,10 +19,6 @@ from flows.warehouse.errors import (
 )
 from flows.warehouse.model import FileFacts, PlannedFile
 
-BATCH_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,254}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-MANIFEST = "manifest.json"
 NO_MANIFEST_NOTE = (
     "no manifest.json: files were matched to sources by the registry's patterns; "
     "their row counts and checksums were not checked against a sender's manifest"
@@ -40,13 +37,12 @@ class BatchPlan:
 
 
 def validate_batch_id(batch_id: str) -> str:
-    """Return ``batch_id`` if it is a plain folder name; raise ``BatchIdError`` otherwise (before any I/O)."""
-    if not isinstance(batch_id, str) or not BATCH_ID_RE.fullmatch(batch_id) or ".." in batch_id:
-        raise BatchIdError(
-            f"batch id {batch_id!r} is not valid: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (no path separators or '..')"
-        )
-    return batch_id
+    """Return ``batch_id`` if it is a valid batch id (``flows.contracts.batch_ids``); raise ``BatchIdError``
+    otherwise (before any I/O)."""
+    try:
+        return contract_validate(batch_id)
+    except InvalidBatchId as exc:
+        raise BatchIdError(str(exc)) from None
 
 
 def batch_folder(landing: Path, batch_id: str) -> Path:
@@ -54,19 +50,28 @@ def batch_folder(landing: Path, batch_id: str) -> Path:
     folder = landing / validate_batch_id(batch_id)
     if folder.resolve().parent != landing.resolve():
         raise BatchIdError(f"batch id {batch_id!r} resolves outside the landing folder {landing}")
+    if folder.is_symlink():
+        raise BatchIdError(f"batch {batch_id}: {folder} is a symbolic link; a batch folder must be a real folder")
     if not folder.is_dir():
         raise BatchNotFoundError(f"batch {batch_id}: no folder {folder}; land the batch first (hospital generate)")
     return folder
 
 
-def plan_batch(folder: Path, registry: Registry, batch_id: str) -> BatchPlan:
-    """List the batch's files with their sources: from manifest.json, or else by the registry's patterns."""
-    if not folder.is_dir():
-        raise BatchNotFoundError(f"batch {batch_id}: {folder} is not a folder")
-    manifest_path = folder / MANIFEST
-    if manifest_path.is_file():
-        return _plan_from_manifest(folder, registry, batch_id, _read_manifest(manifest_path))
-    return _plan_from_patterns(folder, registry, batch_id)
+def plan_batch(folder: Path, registry: Registry, batch_id: str, directory: BatchDir | None = None) -> BatchPlan:
+    """List the batch's files with their sources: from manifest.json, or else by the registry's patterns.
+
+    Every listed file must be a regular file of the folder (checked with ``lstat``, before anything is opened):
+    links, even to files inside the folder, FIFOs, devices and folders are refused, naming the entry.
+    """
+    if directory is None:
+        with BatchDir(folder) as opened:
+            return plan_batch(folder, registry, batch_id, opened)
+    kind = directory.kind(MANIFEST)
+    if kind is None:
+        return _plan_from_patterns(directory, registry, batch_id)
+    if kind != "regular file":
+        raise refusal(MANIFEST, kind)
+    return _plan_from_manifest(directory, registry, batch_id, _read_manifest(directory))
 
 
 def verify_against_manifest(planned: PlannedFile, facts: FileFacts) -> None:
@@ -86,32 +91,41 @@ def verify_against_manifest(planned: PlannedFile, facts: FileFacts) -> None:
         )
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
+def _read_manifest(directory: BatchDir) -> Manifest:
+    where = f"{directory.path / MANIFEST}"
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path}: manifest.json cannot be read ({type(exc).__name__})", file=MANIFEST) from exc
-    if not isinstance(document, dict) or not isinstance(document.get("files"), list):
-        raise ManifestError(f"{path}: manifest.json must be an object with a 'files' list", file=MANIFEST)
-    return document
-
-
-def _plan_from_manifest(folder: Path, registry: Registry, batch_id: str, manifest: dict[str, Any]) -> BatchPlan:
-    declared_id = manifest.get("batch_id")
-    if declared_id is not None and declared_id != batch_id:
+        data = directory.read_small(MANIFEST)
+    except OSError as exc:
         raise ManifestError(
-            f"batch {batch_id}: manifest.json declares batch_id {declared_id!r}; "
+            f"{where}: manifest.json cannot be read ({exc.strerror}); check its permissions and re-run", file=MANIFEST
+        ) from exc
+    try:
+        return parse_manifest(data, where)
+    except InvalidManifest as exc:
+        raise ManifestError(str(exc), file=exc.file) from exc
+
+
+def _plan_from_manifest(directory: BatchDir, registry: Registry, batch_id: str, manifest: Manifest) -> BatchPlan:
+    folder = directory.path
+    if manifest.batch_id is not None and manifest.batch_id != batch_id:
+        raise ManifestError(
+            f"batch {batch_id}: manifest.json declares batch_id {manifest.batch_id!r}; "
             "the folder name and the manifest must agree",
             file=MANIFEST,
         )
-    files: list[PlannedFile] = []
-    for position, entry in enumerate(manifest["files"], start=1):
-        files.append(_planned_from_entry(folder, registry, entry, position))
+    files = [
+        PlannedFile(
+            name=entry.file,
+            path=folder / entry.file,
+            source=_source_for_entry(registry, entry.file, entry.source),
+            declared_rows=entry.rows,
+            declared_size=entry.bytes,
+            declared_sha256=entry.sha256,
+        )
+        for entry in manifest.files
+    ]
     names = [planned.name for planned in files]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ManifestError(f"manifest.json lists {', '.join(duplicates)} more than once", file=duplicates[0])
-    missing = [planned.name for planned in files if not planned.path.is_file()]
+    missing = [planned.name for planned in files if directory.kind(planned.name) is None]
     if missing:
         raise ManifestError(
             f"{missing[0]}: listed in manifest.json but missing from the batch folder"
@@ -119,13 +133,12 @@ def _plan_from_manifest(folder: Path, registry: Registry, batch_id: str, manifes
             + "; ask the sender to deliver it, or correct the manifest",
             file=missing[0],
         )
+    for planned in files:
+        directory.require_regular(planned.name)
     ignored = {MANIFEST}
-    ground_truth = manifest.get("ground_truth")
-    if isinstance(ground_truth, dict):  # {"file": ...} as well as a plain name
-        ground_truth = ground_truth.get("file")
-    if isinstance(ground_truth, str):  # the defects' answer key: not data, never loaded
-        ignored.add(_plain_name(ground_truth, "ground_truth"))
-    undeclared = sorted(p.name for p in folder.iterdir() if p.name not in ignored and p.name not in names)
+    if manifest.ground_truth_file is not None:  # the defects' answer key: not data, never opened
+        ignored.add(manifest.ground_truth_file)
+    undeclared = [name for name in directory.names() if name not in ignored and name not in names]
     if undeclared:
         raise ManifestError(
             f"{undeclared[0]}: present in the batch folder but not listed in manifest.json"
@@ -134,41 +147,6 @@ def _plan_from_manifest(folder: Path, registry: Registry, batch_id: str, manifes
             file=undeclared[0],
         )
     return BatchPlan(batch_id, folder, files, has_manifest=True)
-
-
-def _planned_from_entry(folder: Path, registry: Registry, entry: object, position: int) -> PlannedFile:
-    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-        raise ManifestError(f"manifest.json files[{position}] has no 'file' name", file=MANIFEST)
-    name = _plain_name(entry["file"], f"files[{position}]")
-    source = _source_for_entry(registry, name, entry.get("source"))
-    sha = entry.get("sha256")
-    if sha is not None and (not isinstance(sha, str) or not _SHA256_RE.fullmatch(sha)):
-        raise ManifestError(f"{name}: manifest sha256 is not 64 lower-case hex digits", file=name)
-    return PlannedFile(
-        name=name,
-        path=folder / name,
-        source=source,
-        declared_rows=_count(entry, "rows", name),
-        declared_size=_count(entry, "bytes", name),
-        declared_sha256=sha,
-    )
-
-
-def _count(entry: dict[str, Any], key: str, name: str) -> int | None:
-    value = entry.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ManifestError(f"{name}: manifest '{key}' must be a non-negative integer", file=name)
-    return value
-
-
-def _plain_name(name: str, where: str) -> str:
-    if not _FILE_NAME_RE.fullmatch(name) or ".." in name:
-        raise ManifestError(
-            f"manifest.json {where}: {name!r} is not a plain file name (no folders, no '..')", file=MANIFEST
-        )
-    return name
 
 
 def _source_for_entry(registry: Registry, name: str, source_name: object) -> Source:
@@ -206,13 +184,16 @@ def _match_source(registry: Registry, name: str) -> Source:
     return matches[0]
 
 
-def _plan_from_patterns(folder: Path, registry: Registry, batch_id: str) -> BatchPlan:
+def _plan_from_patterns(directory: BatchDir, registry: Registry, batch_id: str) -> BatchPlan:
     files = []
-    for path in sorted(folder.iterdir()):
-        _plain_name(path.name, "folder")
-        if not path.is_file():
-            raise ManifestError(f"{path.name}: is not a regular file; a batch folder holds files only", file=path.name)
-        files.append(PlannedFile(name=path.name, path=path, source=_match_source(registry, path.name)))
+    for name in directory.names():
+        if not is_plain_name(name):
+            raise ManifestError(
+                f"{name!r}: not a plain file name (letters, digits, '.', '_', '-', ' '); rename or remove it",
+                file=name,
+            )
+        directory.require_regular(name)
+        files.append(PlannedFile(name=name, path=directory.path / name, source=_match_source(registry, name)))
     if not files:
-        raise ManifestError(f"batch {batch_id}: the folder {folder} is empty", file=MANIFEST)
-    return BatchPlan(batch_id, folder, files, has_manifest=False, notes=[NO_MANIFEST_NOTE])
+        raise ManifestError(f"batch {batch_id}: the folder {directory.path} is empty", file=MANIFEST)
+    return BatchPlan(batch_id, directory.path, files, has_manifest=False, notes=[NO_MANIFEST_NOTE])

@@ -1,9 +1,19 @@
 """Loading a delimited file with DuckDB's ``read_csv``: typed parse, rejects, exact line numbers, insert.
 
-The file is parsed once into a temporary table (its ``rowid`` keeps file order); unparseable rows land in
-DuckDB's rejects tables. Line numbers come from the rejects' byte offsets, never from the parser's line
-counter, and every physical line of the file must be accounted for (header, loaded row, rejected row,
-blank line, or a line break inside a quoted value) or the file fails.
+The file is parsed into a temporary table on the staging connection (its ``rowid`` keeps file order), outside
+the batch transaction, and the numbered rows stream into the raw table (``DuckDBWarehouse.append``);
+unparseable rows land in DuckDB's rejects tables. Line numbers come from the rejects' byte offsets, never
+from the parser's line counter, and every physical line of the file must be accounted for (header, loaded
+row, rejected row, blank line, or a line break inside a quoted value) or the file fails.
+
+A quote left open makes a parser read the following lines into one bad record, and DuckDB's recovery after
+a quoting fault is not reliable (it may resume in the middle of a line, or report the wrong line). So when
+DuckDB reports a quoting fault, the loader reads the records itself by its conservation rule (``csvscan``:
+a record that cannot be read, or runs over lines with a wrong field count, is its first line alone), and
+DuckDB parses a copy in which each such line is replaced by one it rejects on its own: the lines after an
+unterminated quote are read on their own (loaded, or rejected for their own reasons). Files with mixed
+(CRLF and LF) or CR line endings are parsed from a copy with LF endings; a CR that ends no line fails the
+file, naming its line.
 """
 
 # SQL here is assembled from ident()/literal()-quoted registry names; values travel as bound parameters.
@@ -12,22 +22,20 @@ blank line, or a line break inside a quoted value) or the file fails.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
+from flows.warehouse.csvscan import alone_reason, chunks, scan, text_lines
 from flows.warehouse.duckdb_sql import ident, literal, read_type
-from flows.warehouse.errors import RowCountMismatchError
-from flows.warehouse.files import (
-    blank_lines,
-    csv_dialect,
-    line_index,
-    line_of,
-    normalize_encoding,
-    read_lines,
-)
+from flows.warehouse.duckdb_temp import gap_table, quietly, unregister
+from flows.warehouse.errors import FileFormatError, RowCountMismatchError
+from flows.warehouse.files import csv_dialect, normalize_encoding
+from flows.warehouse.lines import blank_lines, line_index, line_of, read_lines, write_copy
 from flows.warehouse.model import (
     FIRST_BAD_LINES,
     FileJob,
@@ -37,11 +45,13 @@ from flows.warehouse.model import (
 )
 
 if TYPE_CHECKING:
-    import duckdb
-
     from flows.warehouse.duckdb_backend import DuckDBWarehouse
 
 _TEXT_TYPES = ("varchar", "json")
+
+
+_STAGE_TABLES = ("_stage", "_rej", "_scan", "_gaps")
+_STRUCTURAL = {"UNQUOTED VALUE", "MISSING COLUMNS", "TOO MANY COLUMNS"}
 
 
 @dataclass
@@ -51,34 +61,115 @@ class _Rejected:
     csv_line: str
 
 
+@dataclass
+class _View:
+    """What DuckDB parses: the landing file itself, or a copy with LF endings and some lines set aside."""
+
+    path: Path
+    copy: bool = False
+    set_aside: dict[int, str] = field(default_factory=dict)  # line -> reason, for lines read alone
+    originals: dict[int, bytes] = field(default_factory=dict)  # line -> its bytes in the landing file
+
+
 def load_csv(con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWarehouse) -> FileLoad:
     """Parse, check and insert one delimited file; return counts and the first rejects."""
-    _stage(con, job)
+    view = _View(job.data_path)
     try:
-        loaded, base = _stage_shape(con, job)
-        rejected = _rejected_records(con)
+        if job.facts.line_endings in ("mixed", "cr"):
+            view = _copy(job, warehouse, view)
+        view, loaded, base, rejected = _parse(con, job, warehouse, view)
         header_lines = 1 if job.source.header else 0
-        rows = loaded + len(rejected)
-        if exceeds_reject_threshold(len(rejected), rows, job.max_reject_rate):
-            return FileLoad(loaded, len(rejected), _describe(job, rejected[:FIRST_BAD_LINES]), stored=False)
         # Every line is the header or one loaded row, so row k is the k-th parsed. (Blank lines, rejects and
         # line breaks inside values make the file longer than that, and take the checked path.)
-        if not rejected and job.facts.lines == header_lines + loaded:
+        simple = not rejected and job.facts.lines == header_lines + loaded
+        numbered = None
+        if not simple and job.facts.line_endings == "stray-cr":  # a CR outside quotes split a line: say so
+            try:
+                numbered = _number_rows(con, job, view, rejected, loaded, base, header_lines)
+            except RowCountMismatchError as exc:
+                raise _stray_cr_error(job) from exc
+        if exceeds_reject_threshold(len(rejected), loaded + len(rejected), job.max_reject_rate):
+            return FileLoad(loaded, len(rejected), _describe(job, view, rejected[:FIRST_BAD_LINES]), stored=False)
+        if simple:
             row_number, source_sql = f"rowid - {base} + 1", "_stage"
             rejects: list[Reject] = []
         else:
-            rejects, row_number, source_sql = _number_rows(con, job, rejected, loaded, base, header_lines)
+            numbered = numbered or _number_rows(con, job, view, rejected, loaded, base, header_lines)
+            rejects, row_number, source_sql = numbered
         table = warehouse.raw_table(job)
-        _insert(con, job, table, row_number, source_sql)
+        _insert(con, job, warehouse, table, row_number, source_sql)
         warehouse.insert_rejects(job, rejects)
         notes = [] if job.facts.ends_with_newline or not job.facts.size else ["last line has no line break"]
         return FileLoad(loaded, len(rejected), sorted(rejects, key=lambda r: r.line_number)[:FIRST_BAD_LINES], notes)
     finally:
-        for name in ("_stage", "_rej", "_scan", "_gaps"):
-            con.execute(f"drop table if exists temp.{name}")
+        _drop_stage(con)
+        if view.copy:
+            view.path.unlink(missing_ok=True)
 
 
-def _stage(con: duckdb.DuckDBPyConnection, job: FileJob) -> None:
+def _drop_stage(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the staging tables (quietly: a failing clean-up must never replace the error that ended the load)."""
+    for name in _STAGE_TABLES:
+        quietly(con, f"drop table if exists temp.{name}")
+
+
+def _parse(
+    con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWarehouse, view: _View
+) -> tuple[_View, int, int, list[_Rejected]]:
+    """Stage the file. When DuckDB reports a quoting fault, the loader reads the records itself (``csvscan``),
+    sets aside the first line of each record it cannot trust, and DuckDB parses the file again with those
+    lines replaced. Returns what was parsed last, the loaded count, the first rowid and the rejected records."""
+    _stage(con, job, view.path)
+    loaded, base = _stage_shape(con, job)
+    rejected = _rejected_records(con)
+    if not any(_quoting_fault(record) for record in rejected):
+        return view, loaded, base, rejected
+    source, width = job.source, len(job.columns)
+    set_aside: dict[int, str] = {}
+    with view.path.open("rb") as handle:
+        for record in scan(text_lines(chunks(handle), normalize_encoding(source)), csv_dialect(source), width):
+            if record.alone:
+                if job.facts.line_endings == "stray-cr" and "\r" in record.lines[0].rstrip("\r\n"):
+                    raise _stray_cr_error(job)
+                set_aside[record.first] = alone_reason(record, width, source.delimiter)
+    view = _copy(job, warehouse, view, set_aside)
+    _stage(con, job, view.path)
+    loaded, base = _stage_shape(con, job)
+    rejected = _rejected_records(con)
+    odd = [record for record in rejected if _quoting_fault(record)]
+    if odd:
+        line = int(line_of(line_index(view.path), np.array([odd[0].start]))[0])
+        raise RowCountMismatchError(
+            f"{job.file.name} line {line}: the quoting of this line is read differently by DuckDB and by the "
+            "loader's own check, so its rows cannot be counted for sure; nothing was loaded. Check the quotes "
+            "on this line and re-send the file",
+            file=job.file.name,
+        )
+    return view, loaded, base, rejected
+
+
+def _quoting_fault(record: _Rejected) -> bool:
+    """A reject whose quotes DuckDB could not read, or that ran over lines with a wrong field count: DuckDB
+    may then have read the following lines into it, or resumed in the middle of one."""
+    kinds = {kind for kind, _ in record.errors}
+    return "UNQUOTED VALUE" in kinds or (_span(record) > 1 and bool(kinds & _STRUCTURAL))
+
+
+def _copy(job: FileJob, warehouse: DuckDBWarehouse, view: _View, set_aside: dict[int, str] | None = None) -> _View:
+    """A scratch copy of the landing file with LF endings, each line in ``set_aside`` replaced by a line the
+    parser rejects on its own (one field more than the columns)."""
+    endings = job.facts.line_endings if job.facts.line_endings in ("mixed", "cr") else "lf"
+    placeholder = "x" + job.source.delimiter * len(job.columns) + "x"
+    placeholder += "\r" if job.facts.line_endings == "crlf" else ""  # a CRLF file keeps its endings
+    target = warehouse.scratch_file(f"{job.batch_id}.{job.file.name}.{len(set_aside or {})}")
+    with job.data_path.open("rb") as handle:
+        originals = write_copy(handle, endings, target, dict.fromkeys(set_aside or {}, placeholder.encode()))
+    if view.copy:
+        view.path.unlink(missing_ok=True)
+    return _View(target, True, dict(set_aside or {}), originals)
+
+
+def _stage(con: duckdb.DuckDBPyConnection, job: FileJob, path: Path) -> None:
     source = job.source
     columns = ", ".join(f"{literal(c.name)}: {literal(read_type(c.type))}" for c in job.columns)
     options = [
@@ -89,6 +180,7 @@ def _stage(con: duckdb.DuckDBPyConnection, job: FileJob) -> None:
         f"escape = {literal(source.escape)}",
         f"encoding = {literal(normalize_encoding(source))}",
         "auto_detect = false",
+        "compression = 'none'",
         "strict_mode = true",
         "null_padding = false",
         "store_rejects = true",
@@ -98,15 +190,26 @@ def _stage(con: duckdb.DuckDBPyConnection, job: FileJob) -> None:
     # Offset-less values of timestamptz columns are read in the source's zone; plain timestamps are
     # converted with timezone() at insert, which is cheaper than parsing in a non-UTC session.
     zone = source.timezone if any(c.type == "timestamptz" for c in job.columns) else "UTC"
-    for name in ("_stage", "_rej", "_scan", "_gaps"):
-        con.execute(f"drop table if exists temp.{name}")
+    _drop_stage(con)
     con.execute(f"set TimeZone = {literal(zone)}")
     try:
-        con.execute(
-            f"create temp table _stage as select * from read_csv({literal(str(job.file.path))}, {', '.join(options)})"
-        )
+        con.execute(f"create temp table _stage as select * from read_csv({literal(str(path))}, {', '.join(options)})")
+    except duckdb.InvalidInputException as exc:
+        if job.facts.line_endings == "stray-cr":
+            raise _stray_cr_error(job) from exc
+        raise
     finally:
-        con.execute("set TimeZone = 'UTC'")
+        quietly(con, "set TimeZone = 'UTC'")
+
+
+def _stray_cr_error(job: FileJob) -> FileFormatError:
+    return FileFormatError(
+        f"{job.file.name} line {job.facts.first_stray_cr_line}: a carriage return (\\r) that ends no line (it is "
+        "not followed by a line feed, and is not inside a quoted value) in a file of LF or CRLF lines: is it a "
+        "line break or not? The file is ambiguous, so nothing was loaded. Remove the character, quote the "
+        "value, or convert the file to one line ending, and re-send it",
+        file=job.file.name,
+    )
 
 
 def _stage_shape(con: duckdb.DuckDBPyConnection, job: FileJob) -> tuple[int, int]:
@@ -141,17 +244,22 @@ def _record_start(position: int, csv_line: str) -> int:
     return max(position - 1 + leading, 0)
 
 
-def _describe(job: FileJob, rejected: list[_Rejected], index: np.ndarray | None = None) -> list[Reject]:
+def _describe(job: FileJob, view: _View, rejected: list[_Rejected], index: np.ndarray | None = None) -> list[Reject]:
     """Rejects with exact line numbers and raw text (read back from the file by byte offset)."""
     if not rejected:
         return []
-    index = line_index(job.file.path) if index is None else index
+    index = line_index(view.path) if index is None else index
     encoding = normalize_encoding(job.source)
     lines = line_of(index, np.array([r.start for r in rejected], dtype=np.int64))
     out = []
     for record, line in zip(rejected, lines, strict=True):
-        raw = read_lines(job.file.path, index, int(line), _span(record), encoding)
-        out.append(Reject(int(line), raw, _reason(job, record.errors)))
+        line = int(line)
+        if line in view.set_aside:  # read alone after an unterminated quote: its own text and reason
+            raw = view.originals[line].decode(encoding, errors="backslashreplace")
+            out.append(Reject(line, raw, view.set_aside[line]))
+            continue
+        raw = read_lines(view.path, index, line, _span(record), encoding)
+        out.append(Reject(line, raw, _reason(job, record.errors)))
     return out
 
 
@@ -164,6 +272,10 @@ def _reason(job: FileJob, errors: list[tuple[str, str | None]]) -> str:
     types = {c.name: c.type for c in job.columns}
     expected = f"expected {len(job.columns)} fields separated by {source.delimiter!r}"
     reasons = []
+    if {kind for kind, _ in errors} & {"MISSING COLUMNS", "TOO MANY COLUMNS"}:
+        # With fields missing or extra, the values after them sit in the wrong columns: their cast errors
+        # are consequences, not findings.
+        errors = [(kind, column) for kind, column in errors if kind != "CAST"]
     for kind, column in sorted(errors, key=lambda e: (e[0], e[1] or "")):
         if kind == "CAST":
             reasons.append(f"column {column}: not a valid {types.get(column or '', 'value')}")
@@ -185,6 +297,7 @@ def _reason(job: FileJob, errors: list[tuple[str, str | None]]) -> str:
 def _number_rows(
     con: duckdb.DuckDBPyConnection,
     job: FileJob,
+    view: _View,
     rejected: list[_Rejected],
     loaded: int,
     base: int,
@@ -196,12 +309,20 @@ def _number_rows(
     (rejected rows count, blank lines do not): the k-th loaded row is row ``k + #{rejects with fewer than
     k loaded rows before them}``. Returns the rejects, the row-number expression and the FROM clause.
     """
-    index = line_index(job.file.path)
-    rejects = _describe(job, rejected, index)
-    skipped = set(blank_lines(job.file.path, index).tolist())
+    index = line_index(view.path)
+    rejects = _describe(job, view, rejected, index)
+    skipped = set(blank_lines(view.path, index).tolist())
     for record, reject in zip(rejected, rejects, strict=True):
         skipped.update(range(reject.line_number, reject.line_number + _span(record)))
     skipped = {line for line in skipped if line > header_lines}
+    lines = [reject.line_number for reject in rejects]
+    if len(set(lines)) != len(lines):  # a record starts on each line, never two on one (a stray CR splits one)
+        twice = min(line for line in lines if lines.count(line) > 1)
+        raise RowCountMismatchError(
+            f"{job.file.name} line {twice}: the parser read two records on this line; nothing was loaded. "
+            "Check the line for a stray line break character",
+            file=job.file.name,
+        )
     extra = job.facts.lines - (header_lines + loaded + len(skipped))
     embedded = _embedded_line_breaks(con, job) if extra > 0 else 0
     # An empty line inside a quoted value looks blank and is also a line break inside a value.
@@ -221,26 +342,26 @@ def _number_rows(
         return rejects, f"rowid - {base} + 1", "_stage"
     starts = np.array([r.line_number for r in rejects], dtype=np.int64)
     if inner_blanks:  # which blank lines are inside values is unknown here: count rows with Python's csv
-        before = _loaded_before_by_csv(job, starts, loaded + len(rejects))
+        before = _loaded_before_by_csv(job, view.path, starts, loaded + len(rejects))
     elif embedded:
         before = _loaded_before(con, job, base, header_lines, np.array(sorted(skipped), dtype=np.int64), starts)
     else:  # each line not skipped starts one loaded row
         before = starts - 1 - header_lines - np.searchsorted(np.array(sorted(skipped), dtype=np.int64), starts)
     position = np.arange(1, len(rejects) + 1, dtype=np.int64)
     rejects = [replace(r, row_number=int(b + p)) for r, b, p in zip(rejects, before, position, strict=True)]
-    _gap_table(con, "_gaps", before, position)
+    gap_table(con, "_gaps", before, position)
     source_sql = f"(select *, rowid - {base} + 1 as _k from _stage) as s asof left join _gaps as g on s._k > g._gap"
     return rejects, "s._k + coalesce(g._skipped, 0)", source_sql
 
 
-def _loaded_before_by_csv(job: FileJob, starts: np.ndarray, rows: int) -> np.ndarray:
+def _loaded_before_by_csv(job: FileJob, path: Path, starts: np.ndarray, rows: int) -> np.ndarray:
     """Loaded rows before each rejected row, from the start lines of the records Python's csv module reads.
 
     Used only when empty lines sit inside quoted values; fails rather than guess if it disagrees with DuckDB.
     """
     encoding = normalize_encoding(job.source)
     record_lines: list[int] = []
-    with job.file.path.open(encoding=encoding, errors="replace", newline="") as handle:
+    with path.open(encoding=encoding, errors="replace", newline="") as handle:
         reader = csv.reader(handle, **csv_dialect(job.source))
         if job.source.header:
             next(reader, None)
@@ -259,16 +380,6 @@ def _loaded_before_by_csv(job: FileJob, starts: np.ndarray, rows: int) -> np.nda
     return np.array([positions[int(start)] - i for i, start in enumerate(starts)], dtype=np.int64)
 
 
-def _gap_table(con: duckdb.DuckDBPyConnection, name: str, gap: np.ndarray, position: np.ndarray) -> None:
-    """A temp table (``_gap``, ``_skipped``): for each distinct gap, how many skipped items come up to it."""
-    last = np.append(gap[1:] != gap[:-1], True)
-    con.register("_gaps_in", pa.table({"_gap": pa.array(gap[last]), "_skipped": pa.array(position[last])}))
-    try:
-        con.execute(f"create temp table {name} as select * from _gaps_in")
-    finally:
-        con.unregister("_gaps_in")
-
-
 def _loaded_before(
     con: duckdb.DuckDBPyConnection,
     job: FileJob,
@@ -283,7 +394,7 @@ def _loaded_before(
     of the loaded rows so far (rows before it plus their inner line breaks).
     """
     position = np.arange(1, len(skipped) + 1, dtype=np.int64)
-    _gap_table(con, "_line_gaps", skipped - header_lines - position, position)
+    gap_table(con, "_line_gaps", skipped - header_lines - position, position)
     con.register("_starts_in", pa.table({"_start": pa.array(starts)}))
     window = "over (order by rowid rows between unbounded preceding and 1 preceding)"
     try:
@@ -301,8 +412,8 @@ def _loaded_before(
             """
         ).fetchall()
     finally:
-        con.unregister("_starts_in")
-        con.execute("drop table if exists temp._line_gaps")
+        unregister(con, "_starts_in")
+        quietly(con, "drop table if exists temp._line_gaps")
     return np.array([count for (count,) in rows], dtype=np.int64)
 
 
@@ -318,8 +429,11 @@ def _embedded_line_breaks(con: duckdb.DuckDBPyConnection, job: FileJob) -> int:
     return int(con.execute(f"select coalesce(sum({_line_break_sum(job)}), 0) from _stage").fetchall()[0][0])
 
 
-def _insert(con: duckdb.DuckDBPyConnection, job: FileJob, table: str, row_number: str, source_sql: str) -> None:
-    prefix = "s." if source_sql.startswith("(") else ""
+def _insert(
+    con: duckdb.DuckDBPyConnection, job: FileJob, warehouse: DuckDBWarehouse, table: str, row_number: str, source: str
+) -> None:
+    """Stream the parsed rows (converted to UTC, numbered) from the staging connection into the raw table."""
+    prefix = "s." if source.startswith("(") else ""
     names, values = [], []
     for column in job.columns:
         names.append(ident(column.name))
@@ -327,14 +441,6 @@ def _insert(con: duckdb.DuckDBPyConnection, job: FileJob, table: str, row_number
         if column.type == "timestamp":
             value = f"timezone({literal(job.source.timezone)}, {value})"
         values.append(value)
-    names += ["_batch_id", "_source_file", "_row_number", "_file_sha256", "_loaded_at"]
-    values += ["?", "?", row_number, "?", "?"]
-    # File order is already captured in _row_number; letting DuckDB insert out of order is much faster.
-    con.execute("set preserve_insertion_order = false")
-    try:
-        con.execute(
-            f"insert into {table} ({', '.join(names)}) select {', '.join(values)} from {source_sql}",
-            [job.batch_id, job.file.name, job.facts.sha256, job.loaded_at],
-        )
-    finally:
-        con.execute("set preserve_insertion_order = true")
+    names.append("_row_number")
+    values.append(row_number)
+    warehouse.append(table, names, f"select {', '.join(values)} from {source}", job)

@@ -47,3 +47,18 @@ def catalog_type(registry_type: str) -> str:
     """The stored type as ``duckdb_columns().data_type`` reports it."""
     stored = stored_type(registry_type)
     return _CATALOG.get(stored, stored)
+
+
+# First lines of DuckDB errors that name a fault without quoting the file's values (others may quote them).
+_SAFE_ERRORS = (
+    "The CSV Parser state machine reached an invalid state",
+    "Invalid unicode (byte sequence mismatch) detected",
+    "Maximum line size",
+)
+
+
+def describe_duckdb_error(exc: BaseException) -> str:
+    """The error's class, plus DuckDB's own words when they are known not to quote data values."""
+    first = str(exc).split("\n", 1)[0]
+    known = next((text for text in _SAFE_ERRORS if text in first), None)
+    return f"{type(exc).__name__}: {known}" if known else type(exc).__name__

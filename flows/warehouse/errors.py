@@ -57,3 +57,19 @@ class WarehouseLoadError(LoadError):
 
 class WarehouseConfigError(LoadError):
     """The warehouse is not configured (missing credentials, unknown kind); the message says what to set."""
+
+
+class FileKindError(LoadError):
+    """A batch entry is not a regular file of the batch folder (a link, a FIFO, a device, a folder)."""
+
+
+class FileChangedError(LoadError):
+    """A landing file was written to or replaced while it was being loaded."""
+
+
+class StorageFullError(LoadError):
+    """A file system the load writes to (the warehouse, its write-ahead log, its temporary folder) is full."""
+
+
+class MemoryLimitError(LoadError):
+    """The warehouse ran out of the memory it may use, and could not spill to its temporary folder."""

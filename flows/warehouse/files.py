@@ -8,13 +8,13 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import numpy as np
-
-from flows.registry import Source
+from flows.contracts.registry import Source
+from flows.warehouse.batchdir import OpenedFile
 from flows.warehouse.errors import FileFormatError, SchemaDriftError
 from flows.warehouse.model import FileFacts, ReadColumn
 
 _CHUNK = 8 * 1024 * 1024
+_STRAY_CR = re.compile(rb"\r(?!\n)")
 _MAX_HEADER = 1024 * 1024
 _ENCODINGS = {
     "utf-8": "utf-8",
@@ -38,38 +38,79 @@ def normalize_encoding(source: Source) -> str:
     return encoding
 
 
-def fingerprint(path: Path) -> FileFacts:
-    """Hash a file and count its line breaks in one pass (``hashlib`` releases the GIL on large chunks)."""
+def fingerprint(file: Path | OpenedFile) -> FileFacts:
+    """Hash a file, count its lines and classify its line endings, in one pass over its bytes.
+
+    ``hashlib`` releases the GIL on large chunks. Line endings: ``lf``, ``crlf``, ``mixed`` (CRLF and LF, every
+    CR before a LF), ``cr`` (CR alone, no LF at all), ``stray-cr`` (a CR that ends no line in a file of LF or
+    CRLF lines; the first one's line is kept) or ``none`` (no line break).
+    """
     digest = hashlib.sha256()
-    size = newlines = 0
-    last = b""
-    with path.open("rb") as handle:
+    size = lf = cr = crlf = 0
+    first_stray: int | None = None
+    pending, last = b"", b""
+    with file.open("rb") if isinstance(file, Path) else file.reader() as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
-            newlines += chunk.count(b"\n")
             last = chunk[-1:]
-    ends_with_newline = last == b"\n"
-    lines = newlines + (1 if size and not ends_with_newline else 0)
-    return FileFacts(sha256=digest.hexdigest(), size=size, lines=lines, ends_with_newline=ends_with_newline)
+            data = pending + chunk if pending else chunk
+            pending = b"\r" if data.endswith(b"\r") else b""  # a CR at the end may start a CRLF
+            if pending:
+                data = data[:-1]
+            crs = data.count(b"\r")
+            if crs:
+                pairs = data.count(b"\r\n")
+                if first_stray is None and pairs != crs:
+                    stray = _STRAY_CR.search(data)
+                    first_stray = lf + data.count(b"\n", 0, stray.start()) + 1 if stray else None
+                cr, crlf = cr + crs, crlf + pairs
+            lf += data.count(b"\n")
+    if pending:  # the file ends with a CR
+        cr += 1
+        first_stray = lf + 1 if first_stray is None else first_stray
+    endings = _endings(lf, cr, crlf)
+    breaks, end = (cr, b"\r") if endings == "cr" else (lf, b"\n")
+    ends_with_newline = last == end
+    return FileFacts(
+        sha256=digest.hexdigest(),
+        size=size,
+        lines=breaks + (1 if size and not ends_with_newline else 0),
+        ends_with_newline=ends_with_newline,
+        line_endings=endings,
+        first_stray_cr_line=first_stray if endings == "stray-cr" else None,
+    )
 
 
-def read_header(path: Path, source: Source) -> list[str]:
-    """The header fields of a delimited file, decoded in the source's encoding (a UTF-8 BOM is dropped)."""
+def _endings(lf: int, cr: int, crlf: int) -> str:
+    if not cr:
+        return "lf" if lf else "none"
+    if cr == crlf:
+        return "crlf" if lf == crlf else "mixed"
+    return "cr" if not lf else "stray-cr"
+
+
+def read_header(path: Path, source: Source, *, name: str | None = None, endings: str = "lf") -> list[str]:
+    """The header fields of a delimited file, decoded in the source's encoding (a UTF-8 BOM is dropped).
+
+    ``name`` is the file's name in messages (``path`` may be a descriptor's path); ``endings`` as
+    ``fingerprint`` classifies them (a ``cr`` file's first line ends at its first CR).
+    """
+    name = name or path.name
     with path.open("rb") as handle:
         head = handle.read(_MAX_HEADER)
     if not head:
         raise FileFormatError(
-            f"{path.name}: the file is empty (0 bytes); a header line was expected. "
+            f"{name}: the file is empty (0 bytes); a header line was expected. "
             "The extract probably failed: ask the sender to re-send the file",
-            file=path.name,
+            file=name,
         )
-    end = head.find(b"\n")
+    end = head.find(b"\r" if endings == "cr" else b"\n")
     if end < 0 and len(head) == _MAX_HEADER:
         raise FileFormatError(
-            f"{path.name}: no line break in the first {_MAX_HEADER} bytes; "
-            f"is line_ending {source.line_ending!r} right for source {source.name}?",
-            file=path.name,
+            f"{name}: no line break in the first {_MAX_HEADER} bytes; is this a delimited text file of "
+            f"source {source.name}?",
+            file=name,
         )
     raw = head if end < 0 else head[:end]
     encoding = normalize_encoding(source)
@@ -77,11 +118,18 @@ def read_header(path: Path, source: Source) -> list[str]:
         text = raw.decode("utf-8-sig" if encoding == "utf-8" else encoding).rstrip("\r")
     except UnicodeDecodeError as exc:
         raise FileFormatError(
-            f"{path.name} line 1 (header): byte {exc.start + 1} is not valid {encoding}; "
+            f"{name} line 1 (header): byte {exc.start + 1} is not valid {encoding}; "
             f"fix the file or the encoding of source {source.name} in the registry",
-            file=path.name,
+            file=name,
         ) from exc
-    return next(csv.reader([text], **csv_dialect(source)))
+    try:
+        return next(csv.reader([text], strict=True, **csv_dialect(source)))
+    except csv.Error as exc:
+        what = "a carriage return (\\r) that ends no line" if "\r" in text else f"a quoting error ({exc})"
+        raise FileFormatError(
+            f"{name} line 1 (header): the header cannot be read: it holds {what}. Fix the header line",
+            file=name,
+        ) from exc
 
 
 def csv_dialect(source: Source) -> dict[str, object]:
@@ -183,44 +231,3 @@ def _missing_message(file: str, source: Source, missing: list[str], unexpected: 
         extra = ", ".join(repr(u) for u in unexpected[:5]) + (" …" if len(unexpected) > 5 else "")
         message += f"; found unexpected column(s) {extra} (renamed?)"
     return message + ". Fix the file, or update the registry entry, then re-run the load"
-
-
-def line_index(path: Path) -> np.ndarray:
-    """Byte offsets of every ``\\n`` in a file (int64), read in chunks."""
-    data = np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size else np.zeros(0, np.uint8)
-    parts = [np.flatnonzero(data[i : i + _CHUNK] == 10) + i for i in range(0, len(data), _CHUNK)]
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-
-def line_of(index: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """1-based line numbers of byte offsets, given the file's ``line_index``."""
-    return np.searchsorted(index, offsets, side="left") + 1
-
-
-def blank_lines(path: Path, index: np.ndarray) -> np.ndarray:
-    """1-based numbers of the empty lines of a file (``\\r`` alone counts as empty)."""
-    size = path.stat().st_size
-    if not size:
-        return np.zeros(0, np.int64)
-    starts = np.concatenate([[0], index + 1])
-    ends = np.concatenate([index, [size]])
-    if starts[-1] == size:  # the file ends with a line break: no line after it
-        starts, ends = starts[:-1], ends[:-1]
-    lengths = ends - starts
-    data = np.memmap(path, dtype=np.uint8, mode="r")
-    one = np.flatnonzero(lengths == 1)
-    blank = np.zeros(len(lengths), dtype=bool)
-    blank[lengths == 0] = True
-    blank[one[data[starts[one]] == 13]] = True
-    return np.flatnonzero(blank).astype(np.int64) + 1
-
-
-def read_lines(path: Path, index: np.ndarray, first: int, count: int, encoding: str) -> str:
-    """The text of ``count`` lines from line ``first`` (1-based), undecodable bytes shown as escapes."""
-    start = 0 if first == 1 else int(index[first - 2]) + 1
-    last = first + count - 1
-    end = int(index[last - 1]) if last - 1 < len(index) else path.stat().st_size
-    with path.open("rb") as handle:
-        handle.seek(start)
-        raw = handle.read(max(end - start, 0))
-    return raw.decode(encoding, errors="backslashreplace").rstrip("\r\n")

@@ -7,18 +7,22 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from flows.registry import Registry
+from flows.contracts.registry import Registry
 from flows.warehouse.base import Warehouse
-from flows.warehouse.batch import BatchPlan, plan_batch, validate_batch_id, verify_against_manifest
+from flows.warehouse.batch import MANIFEST, BatchPlan, plan_batch, validate_batch_id, verify_against_manifest
+from flows.warehouse.batchdir import BatchDir, OpenedFile
 from flows.warehouse.errors import (
     ContentConflictError,
     FileFormatError,
     LoadError,
     RejectThresholdError,
     RowCountMismatchError,
+    StorageFullError,
 )
 from flows.warehouse.files import fingerprint, plan_columns, read_header
 from flows.warehouse.model import (
+    FIRST_BAD_LINES,
+    SUMMARY_REJECTS,
     BatchResult,
     FileFacts,
     FileJob,
@@ -55,69 +59,91 @@ def load_batch(
     warehouse.ensure_schemas()
     outcomes: dict[str, FileOutcome] = {}
     plan: BatchPlan | None = None
+    directory: BatchDir | None = None
     try:
-        plan = plan_batch(folder, registry, batch_id)
+        directory = BatchDir(folder)
+        plan = plan_batch(folder, registry, batch_id, directory)
         outcomes = {planned.name: _pending(planned) for planned in plan.files}
         seen: dict[str, str] = {}
-        with warehouse.batch_transaction(), _Fingerprints(plan.files) as fingerprints:
+        with warehouse.batch_transaction(), _Fingerprints(plan.files, directory) as fingerprints:
             for position, planned in enumerate(plan.files):
                 outcome = outcomes[planned.name]
-                facts = fingerprints.get(position)
+                opened, facts = fingerprints.get(position)
                 outcome.sha256, outcome.size = facts.sha256, facts.size
                 verify_against_manifest(planned, facts)
                 skip = _skip_reason(planned, facts, warehouse, seen)
                 if skip is not None:
                     outcome.outcome, outcome.message = "skipped", skip
+                    fingerprints.release(position)
                     continue
                 seen[facts.sha256] = planned.name
-                job, notes = _job(planned, facts, loaded_at, max_reject_rate, batch_id)
-                _apply(job, warehouse.load_file(job), outcome, notes)
+                job, notes = _job(planned, facts, opened, loaded_at, max_reject_rate, batch_id)
+                load = warehouse.load_file(job)
+                opened.verify_unchanged()
+                _apply(job, load, outcome, notes)
+                fingerprints.release(position)
                 if on_file_loaded is not None:
                     on_file_loaded(outcome)
             warehouse.record_ledger(batch_id, loaded_at, list(outcomes.values()))
     except LoadError as error:
         return _failed(batch_id, folder, plan, outcomes, error, warehouse, loaded_at)
+    finally:
+        if directory is not None:
+            directory.close()
     files = list(outcomes.values())
     outcome = "loaded" if any(o.outcome == "loaded" for o in files) else "skipped"
     loaded = sum(o.outcome == "loaded" for o in files)
     message = f"batch {batch_id}: {loaded} file(s) loaded, {len(files) - loaded} skipped"
-    return BatchResult(batch_id, folder, outcome, message, files, loaded_at, plan.notes if plan else [])
+    notes = (plan.notes if plan else []) + warehouse.take_notes()
+    return BatchResult(batch_id, folder, outcome, message, files, loaded_at, notes)
 
 
 class _Fingerprints:
-    """Fingerprints the batch's files in a background thread, one file ahead of the load.
+    """Opens and fingerprints the batch's files in a background thread, one file ahead of the load.
 
     Hashing releases the GIL, and so does DuckDB, so the next file is hashed while this one loads, and each
     file is read twice in quick succession (hash, then parse): the second read comes from the page cache.
+    Each file is opened once, without following links (``BatchDir.open``); the descriptor is what the
+    parser reads, and it is closed once the file is done (``release``) or when the batch ends.
     """
 
-    def __init__(self, files: list[PlannedFile]) -> None:
+    def __init__(self, files: list[PlannedFile], directory: BatchDir) -> None:
         self._files = files
+        self._directory = directory
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fingerprint")
-        self._futures: dict[int, Future[FileFacts]] = {}
+        self._futures: dict[int, Future[tuple[OpenedFile, FileFacts]]] = {}
 
-    def get(self, position: int) -> FileFacts:
-        """The facts of file ``position`` (waiting for them), starting on the next file."""
+    def get(self, position: int) -> tuple[OpenedFile, FileFacts]:
+        """The open file ``position`` and its facts (waiting for them), starting on the next file."""
         for ahead in (position, position + 1):
             if ahead < len(self._files) and ahead not in self._futures:
-                self._futures[ahead] = self._pool.submit(_fingerprint, self._files[ahead])
+                self._futures[ahead] = self._pool.submit(self._open_and_fingerprint, self._files[ahead])
         return self._futures[position].result()
+
+    def _open_and_fingerprint(self, planned: PlannedFile) -> tuple[OpenedFile, FileFacts]:
+        opened = self._directory.open(planned.name)
+        try:
+            return opened, fingerprint(opened)
+        except OSError as exc:
+            opened.close()
+            raise FileFormatError(
+                f"{planned.name}: cannot be read ({exc.strerror}); check the file and re-run", file=planned.name
+            ) from exc
+
+    def release(self, position: int) -> None:
+        """Close file ``position``: it is loaded or skipped."""
+        future = self._futures.get(position)
+        if future is not None and future.done() and future.exception() is None:
+            future.result()[0].close()
 
     def __enter__(self) -> _Fingerprints:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _fingerprint(planned: PlannedFile) -> FileFacts:
-    try:
-        return fingerprint(planned.path)
-    except OSError as exc:
-        raise FileFormatError(
-            f"{planned.name}: cannot be read ({exc.strerror}); check the file's permissions and re-run",
-            file=planned.name,
-        ) from exc
+        for future in self._futures.values():
+            if not future.cancelled() and future.exception() is None:
+                future.result()[0].close()
 
 
 def _pending(planned: PlannedFile) -> FileOutcome:
@@ -157,38 +183,68 @@ def _skip_reason(planned: PlannedFile, facts: FileFacts, warehouse: Warehouse, s
 def _job(
     planned: PlannedFile,
     facts: FileFacts,
+    opened: OpenedFile,
     loaded_at: dt.datetime,
     max_reject_rate: float | None,
     batch_id: str,
 ) -> tuple[FileJob, list[str]]:
     """The file's load job, its columns matched to the registry (schema drift raises here), and notes."""
     source = planned.source
-    notes: list[str] = []
+    notes = _line_ending_notes(planned, facts)
     if source.format == "csv" and source.header:
-        columns, notes = plan_columns(planned.name, source, read_header(planned.path, source))
+        header = read_header(opened.read_path, source, name=planned.name, endings=facts.line_endings)
+        columns, drift = plan_columns(planned.name, source, header)
+        notes += drift
     else:
         columns = tuple(ReadColumn(c.name, c.type) for c in source.columns)
     rate = source.max_reject_rate if max_reject_rate is None else max_reject_rate
-    return FileJob(batch_id, planned, facts, columns, loaded_at, rate), notes
+    return FileJob(batch_id, planned, facts, columns, loaded_at, rate, opened.read_path), notes
+
+
+def _line_ending_notes(planned: PlannedFile, facts: FileFacts) -> list[str]:
+    """Notes on unusual line endings; a JSON-lines file with a stray CR is refused (a line break, or not?)."""
+    if facts.line_endings == "stray-cr" and planned.source.format == "jsonl":
+        raise FileFormatError(
+            f"{planned.name} line {facts.first_stray_cr_line}: a carriage return (\\r) that ends no line (it is "
+            "not followed by a line feed) in a file of LF or CRLF lines: is it a line break or not? The file is "
+            "ambiguous, so nothing was loaded. Convert it to LF or CRLF line endings and re-send it",
+            file=planned.name,
+        )
+    if facts.line_endings == "mixed":
+        return ["mixed line endings (CRLF and LF) read as line breaks"]
+    if facts.line_endings == "cr":
+        return ["line endings are CR alone (classic Mac OS), read as line breaks"]
+    return []
+
+
+def _first(load: FileLoad, count: int) -> str:
+    return "; ".join(f"line {r.line_number}: {r.reason}" for r in load.first_rejects[:count])
 
 
 def _apply(job: FileJob, load: FileLoad, outcome: FileOutcome, notes: list[str]) -> None:
     """Check one file's counts and threshold, then fill in its outcome; raises to fail the batch."""
     name, declared = job.file.name, job.file.declared_rows
     if not load.stored:
-        lines = "; ".join(f"line {r.line_number}: {r.reason}" for r in load.first_rejects)
         raise RejectThresholdError(
             f"{name}: {load.rows_rejected} of {load.rows_read} rows could not be parsed "
             f"({load.rows_rejected / load.rows_read:.1%}), more than the limit of {job.max_reject_rate:.1%} "
-            f"for source {job.source.name}. First bad lines: {lines}. Fix and re-send the file, or raise "
-            "max_reject_rate for the source in the registry",
+            f"for source {job.source.name}. First bad lines: {_first(load, FIRST_BAD_LINES)}. Fix and re-send "
+            "the file, or raise max_reject_rate for the source in the registry",
             file=name,
         )
     if declared is not None and declared != load.rows_read:
+        if load.rows_rejected:
+            raise RowCountMismatchError(
+                f"{name}: the manifest declares {declared} rows but the loader reads {load.rows_read} "
+                f"({load.rows_loaded} loaded, {load.rows_rejected} rejected; {_first(load, FIRST_BAD_LINES)}). "
+                "A rejected line may hold a row the sender wrote across lines, or two rows run together: fix "
+                "those lines (or the manifest) and re-send the file",
+                file=name,
+            )
         raise RowCountMismatchError(
             f"{name}: the manifest declares {declared} rows but the file holds {load.rows_read} "
-            f"({load.rows_loaded} parsed, {load.rows_rejected} rejected); rows were lost or added in "
-            "transit; ask the sender to re-send the file",
+            f"({load.rows_loaded} loaded, none rejected); rows were lost or added in transit; ask the sender "
+            "to re-send the file",
             file=name,
         )
     outcome.rows_in_file = load.rows_read
@@ -196,8 +252,8 @@ def _apply(job: FileJob, load: FileLoad, outcome: FileOutcome, notes: list[str])
     outcome.outcome = "loaded"
     parts = [f"{load.rows_loaded} rows loaded"]
     if load.rows_rejected:
-        first = ", ".join(str(r.line_number) for r in load.first_rejects)
-        parts.append(f"{load.rows_rejected} rejected to raw._rejects (first lines {first})")
+        more = ", …" if load.rows_rejected > SUMMARY_REJECTS else ""
+        parts.append(f"{load.rows_rejected} rejected to raw._rejects (first: {_first(load, SUMMARY_REJECTS)}{more})")
     if load.rows_read == 0:
         parts.append("no data rows (header only)" if job.source.format == "csv" else "no records")
     outcome.message = "; ".join(parts + notes + load.notes)
@@ -213,17 +269,25 @@ def _failed(
     loaded_at: dt.datetime,
 ) -> BatchResult:
     """Record a failed batch in the ledger (its own transaction, after the rollback) and describe it."""
-    culprit = error.file or "manifest.json"
+    culprit = error.file or (None if outcomes else MANIFEST)  # no file: the warehouse (e.g. a full disk)
     for outcome in outcomes.values():
         outcome.rows_loaded = outcome.rows_rejected = 0
+        outcome.outcome = "failed"
         if outcome.file == culprit:
-            outcome.outcome, outcome.message = "failed", str(error)
+            outcome.message = str(error)
+        elif culprit is None:
+            outcome.message = "not loaded: the batch failed (see the batch's message)"
         else:
-            outcome.outcome = "failed"
             outcome.message = f"not loaded: the batch failed on {culprit}"
-    if culprit not in outcomes:
+    if culprit is not None and culprit not in outcomes:
         outcomes[culprit] = FileOutcome(file=culprit, source=None, outcome="failed", message=str(error))
     files = list(outcomes.values())
-    warehouse.record_ledger(batch_id, loaded_at, files)
     message = f"batch {batch_id} failed, nothing was loaded: {error}"
-    return BatchResult(batch_id, folder, "failed", message, files, loaded_at, plan.notes if plan else [], error)
+    try:
+        warehouse.record_ledger(batch_id, loaded_at, files)
+    except StorageFullError:  # the disk is still full: say so in few words, do not hide the first error
+        message += " (this failure could not be recorded in the load ledger either: the disk is still full)"
+    except LoadError as ledger_error:
+        message += f" (this failure could not be recorded in the load ledger: {ledger_error})"
+    notes = (plan.notes if plan else []) + warehouse.take_notes()
+    return BatchResult(batch_id, folder, "failed", message, files, loaded_at, notes, error)

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from flows.registry import Source
+from flows.contracts.registry import Source
 from flows.warehouse.errors import LoadError
 
 Outcome = Literal["loaded", "skipped", "failed"]
 
 #: How many bad lines a threshold failure message names.
 FIRST_BAD_LINES = 5
+#: How many rejected lines (with their reasons) the summary of a loaded file names.
+SUMMARY_REJECTS = 3
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class FileFacts:
     size: int
     lines: int  # physical lines; a last line without a line break counts
     ends_with_newline: bool
+    line_endings: str = "lf"  # lf, crlf, mixed (CRLF and LF), cr (CR alone), stray-cr, none (files.fingerprint)
+    first_stray_cr_line: int | None = None  # stray-cr: the first line holding a CR that ends no line
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,17 @@ class FileJob:
     columns: tuple[ReadColumn, ...]
     loaded_at: dt.datetime
     max_reject_rate: float
+    read_path: Path | None = None  # where readers open the file: the descriptor the loader checked and holds
 
     @property
     def source(self) -> Source:
         """The registry source of the file."""
         return self.file.source
+
+    @property
+    def data_path(self) -> Path:
+        """The path parsers read: the checked, open file (``/proc/self/fd/<n>``), else the batch file's path."""
+        return self.read_path or self.file.path
 
 
 @dataclass(frozen=True)

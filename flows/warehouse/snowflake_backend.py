@@ -18,15 +18,18 @@ number -> the parsed row number).
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Literal
 
-from flows.registry import Registry
+from flows.contracts.registry import Registry
 from flows.warehouse import snowflake_sql as sql
 from flows.warehouse.base import AUDIT_COLUMNS, LEDGER_SCHEMA, LEDGER_TABLE, RAW_SCHEMA, Warehouse
-from flows.warehouse.errors import SchemaDriftError, WarehouseLoadError
+from flows.warehouse.errors import FileFormatError, SchemaDriftError, WarehouseLoadError
 from flows.warehouse.model import (
     FIRST_BAD_LINES,
     FileJob,
@@ -36,7 +39,8 @@ from flows.warehouse.model import (
     Reject,
     exceeds_reject_threshold,
 )
-from flows.warehouse.snowflake_parse import ParsedFile, parse_file
+from flows.warehouse.resources import is_storage_full, storage_full
+from flows.warehouse.snowflake_parse import ParsedFile, parse_file, staged_copy
 
 _CHUNK = 500  # rows per multi-row INSERT
 _EMULATED_WIDTH = 200  # text columns of the emulator's scratch table (a file with more fails, naming this)
@@ -68,6 +72,7 @@ class SnowflakeWarehouse(Warehouse):
         emulator: bool | None = None,
         registry: Registry | None = None,
     ) -> None:
+        super().__init__()
         self.con = connection
         self.registry = registry
         self.dry_run = dry_run
@@ -153,7 +158,7 @@ class SnowflakeWarehouse(Warehouse):
             notes.append("last line has no line break")
         try:
             self._ensure_format(job)
-            self._stage(job)
+            self._stage(job, parsed)
             if self.dry_run:
                 return FileLoad(len(parsed.rows), len(rejects), first, notes + self._validate(job, parsed))
             table = self._ensure_table(job)
@@ -205,8 +210,21 @@ class SnowflakeWarehouse(Warehouse):
             self._ddl(sql.create_file_format(job.source))
             self._formats.add(name)
 
-    def _stage(self, job: FileJob) -> None:
-        self.run(sql.put(job))
+    def _stage(self, job: FileJob, parsed: ParsedFile) -> None:
+        """PUT a private copy of the checked file, written through its open descriptor (``staged_copy``): what
+        Snowflake loads is what the loader hashed and parsed, whatever the name in the folder points at now."""
+        folder = Path(tempfile.mkdtemp(prefix="hospital-put-"))
+        try:
+            local = folder / job.file.name
+            try:
+                staged_copy(job, parsed, local)
+            except OSError as exc:
+                if is_storage_full(exc):
+                    raise storage_full(exc, folder, f"copying {job.file.name} to PUT it") from None
+                raise FileFormatError(f"{job.file.name}: cannot be read ({exc.strerror})", file=job.file.name) from exc
+            self.run(sql.put(job, local))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         self._staged.append(job)
 
     def _unstage(self) -> None:

@@ -17,7 +17,7 @@ from flows.warehouse.errors import WarehouseConfigError
 if TYPE_CHECKING:
     from snowflake.connector import SnowflakeConnection
 
-    from flows.registry import Registry
+    from flows.contracts.registry import Registry
     from flows.warehouse.snowflake_backend import SnowflakeWarehouse
 
 PASSWORD_VARS = ("DBT_ENV_SECRET_SNOWFLAKE_PASSWORD", "SNOWFLAKE_PASSWORD")

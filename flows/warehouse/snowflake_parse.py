@@ -9,16 +9,17 @@ COPY's counts to agree (rows loaded, errors seen) or fails the file.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from flows.warehouse.csvscan import alone_reason, chunks, scan, text_lines
 from flows.warehouse.errors import FileFormatError
 from flows.warehouse.files import csv_dialect, normalize_encoding
 from flows.warehouse.jsonfiles import parse_json_file
+from flows.warehouse.lines import normalized_chunks, write_copy
 from flows.warehouse.model import FileJob, ReadColumn, Reject
 
 _INT = re.compile(r"^[+-]?\d+$")
@@ -32,12 +33,18 @@ _INT_LIMITS = {"integer": 2**31, "bigint": 2**63}
 
 @dataclass
 class ParsedFile:
-    """Accepted rows (``row_number``, text values in file order) and the rejected rows."""
+    """Accepted rows (``row_number``, text values in file order), the rejected rows, and the lines set aside.
+
+    ``set_aside`` holds the lines rejected alone after an unterminated quote: the file is staged with each
+    of them replaced by a line Snowflake rejects on its own, so COPY reads the lines after it one by one,
+    as the loader did (``staged_copy``).
+    """
 
     rows: list[tuple[int, list[str | None]]]
     rejects: list[Reject]
     columns: tuple[ReadColumn, ...]
     notes: list[str] = field(default_factory=list)
+    set_aside: set[int] = field(default_factory=set)
 
     @property
     def rows_in_file(self) -> int:
@@ -49,7 +56,8 @@ def parse_file(job: FileJob) -> ParsedFile:
     """Parse one landing file of ``job`` by its registry entry (csv, json or jsonl)."""
     if job.source.format == "csv":
         return _parse_csv(job)
-    parsed = parse_json_file(job.file.path, job.source)
+    endings = job.facts.line_endings
+    parsed = parse_json_file(job.data_path, job.source, name=job.file.name, endings=endings)
     texts = {name: parsed.table.column(name).to_pylist() for name in parsed.table.column_names}
     rows, rejects = [], list(parsed.rejects)
     for i, row_number in enumerate(texts["_row"]):
@@ -63,42 +71,63 @@ def parse_file(job: FileJob) -> ParsedFile:
     return ParsedFile(rows, rejects, parsed.columns, parsed.notes)
 
 
+def staged_copy(job: FileJob, parsed: ParsedFile, target: Path) -> None:
+    """Write what is PUT: the checked file (read through its open descriptor, never its name again), with LF
+    endings if they were mixed or CR, and each set-aside line replaced by one Snowflake rejects alone."""
+    placeholder = ("x" + job.source.delimiter * len(job.columns) + "x").encode()
+    endings = job.facts.line_endings if job.facts.line_endings in ("mixed", "cr") else "lf"
+    if job.facts.line_endings == "crlf":
+        placeholder += b"\r"
+    with job.data_path.open("rb") as handle:
+        write_copy(handle, endings, target, dict.fromkeys(parsed.set_aside, placeholder))
+
+
 def _parse_csv(job: FileJob) -> ParsedFile:
+    """Every record by the loader's conservation rule (``csvscan``): the first line of a record that cannot be
+    trusted is one rejected row, set aside for the staged copy, and the lines after it are read on their own."""
     source, columns = job.source, job.columns
-    encoding = normalize_encoding(source)
-    data = job.file.path.read_bytes()
-    if encoding == "utf-8" and data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    # surrogateescape keeps undecodable bytes visible per row instead of failing the whole file
-    text = data.decode(encoding, errors="surrogateescape")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True, **csv_dialect(source))
-    expected = f"expected {len(columns)} fields separated by {source.delimiter!r}"
+    encoding, width = normalize_encoding(source), len(columns)
+    expected = f"expected {width} fields separated by {source.delimiter!r}"
+    endings = job.facts.line_endings if job.facts.line_endings in ("mixed", "cr") else "lf"
     rows: list[tuple[int, list[str | None]]] = []
     rejects: list[Reject] = []
-    lines = text.split("\n")
-    start, row_number = 1, 0
-    try:
-        for record in reader:
-            line, start = start, reader.line_num + 1
-            if line == 1 and source.header:
-                continue
-            if not record or record == [""]:
-                continue  # a blank line (SKIP_BLANK_LINES = TRUE)
+    set_aside: set[int] = set()
+    row_number = 0
+    with job.data_path.open("rb") as handle:
+        lines = text_lines(normalized_chunks(handle, endings) if endings != "lf" else chunks(handle), encoding)
+        for record in scan(lines, csv_dialect(source), width):
+            if (record.first == 1 and source.header) or record.blank:
+                continue  # the header, or a blank line (SKIP_BLANK_LINES = TRUE)
             row_number += 1
-            raw = "\n".join(lines[line - 1 : reader.line_num]).rstrip("\r")
-            reason = _row_errors(record, columns, expected, encoding)
+            raw = _shown("".join(record.lines).rstrip("\n"), encoding)
+            if record.alone:
+                if job.facts.line_endings == "stray-cr" and "\r" in record.lines[0].rstrip("\r\n"):
+                    raise _stray_cr(job)
+                rejects.append(Reject(record.first, raw, alone_reason(record, width, source.delimiter), row_number))
+                set_aside.add(record.first)
+                continue
+            reason = _row_errors(record.fields or [], columns, expected, encoding)
             if reason:
-                shown = raw.encode(encoding, errors="surrogateescape").decode(encoding, errors="backslashreplace")
-                rejects.append(Reject(line, shown, reason, row_number))
+                rejects.append(Reject(record.first, raw, reason, row_number))
             else:
-                rows.append((row_number, [value if value != "" else None for value in record]))
-    except csv.Error as exc:
-        raise FileFormatError(
-            f"{job.file.name} line {start}: the row starting here cannot be parsed ({exc}); a quote left "
-            "open would swallow the rest of the file, so nothing was loaded. Check the file's quoting",
-            file=job.file.name,
-        ) from exc
-    return ParsedFile(rows, rejects, columns)
+                rows.append((row_number, [value if value != "" else None for value in record.fields or []]))
+    return ParsedFile(rows, rejects, columns, set_aside=set_aside)
+
+
+def _shown(raw: str, encoding: str) -> str:
+    """A raw line as text, undecodable bytes shown as escapes."""
+    raw = raw.rstrip("\r")
+    return raw.encode(encoding, errors="surrogateescape").decode(encoding, errors="backslashreplace")
+
+
+def _stray_cr(job: FileJob) -> FileFormatError:
+    return FileFormatError(
+        f"{job.file.name} line {job.facts.first_stray_cr_line}: a carriage return (\\r) that ends no line (it is "
+        "not followed by a line feed, and is not inside a quoted value) in a file of LF or CRLF lines: is it a "
+        "line break or not? The file is ambiguous, so nothing was loaded. Remove the character, quote the "
+        "value, or convert the file to one line ending, and re-send it",
+        file=job.file.name,
+    )
 
 
 def _row_errors(record: list[str], columns: tuple[ReadColumn, ...], expected: str, encoding: str) -> str:

@@ -12,7 +12,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from flows.registry import Source
+from flows.contracts.registry import Source
 from flows.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, RAW_SCHEMA, REJECTS_TABLE
 from flows.warehouse.files import normalize_encoding
 from flows.warehouse.model import FileJob, ReadColumn
@@ -137,9 +137,9 @@ def stage_path(job: FileJob) -> str:
     return f"{job.batch_id}/{job.loaded_at:%Y%m%dT%H%M%S%fZ}/"
 
 
-def put(job: FileJob) -> str:
-    """``PUT`` the landing file to the internal stage, compressed on the way."""
-    uri = "file://" + str(Path(job.file.path).resolve())
+def put(job: FileJob, local: Path | None = None) -> str:
+    """``PUT`` the landing file (or ``local``, the loader's checked copy of it) to the internal stage, compressed."""
+    uri = "file://" + str(Path(local or job.file.path).resolve())
     return f"PUT {literal(uri)} @{STAGE}/{stage_path(job)} AUTO_COMPRESS = TRUE OVERWRITE = FALSE PARALLEL = 4"
 
 

@@ -12,7 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pytest
 
-from flows.registry import Registry, load_registry
+from flows.contracts.registry import Registry, load_registry
 from generators.batch import BatchResult, NetworkSpec, generate_daily, generate_initial
 
 NETWORK = NetworkSpec(seed=7, patients=30_000, start_date=dt.date(2024, 1, 1))

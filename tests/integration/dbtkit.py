@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.warehouse import load_batch, open_warehouse
 
 PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"

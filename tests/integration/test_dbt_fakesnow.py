@@ -20,7 +20,7 @@ import pytest
 import snowflake.connector
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.warehouse import load_batch, render_summary
 from flows.warehouse.snowflake_backend import SnowflakeWarehouse
 from generators.batch import NetworkSpec, generate_initial

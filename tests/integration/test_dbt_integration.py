@@ -22,7 +22,7 @@ import duckdb
 import pytest
 from dbt.cli.main import dbtRunnerResult
 
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from generators.batch import NetworkSpec, generate_daily, generate_initial
 from generators.clinical import EXPIRED_DISPOSITION, PLANNED_READMISSION_CODE, TRANSFER_DISPOSITION
 from tests.integration.dbtkit import copy_project, duckdb_target, invoke, load, query

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dbt.cli.main import dbtRunnerResult
 
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from generators.batch import NetworkSpec, generate_initial
 from tests.integration.dbtkit import PROJECT, copy_project, duckdb_target, invoke, load, query, raw_latest
 

@@ -21,7 +21,7 @@ import duckdb
 import pytest
 from dbt.cli.main import dbtRunnerResult
 
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.transform import SCOPE_ENV
 from generators.batch import NetworkSpec, generate_daily, generate_initial
 from tests.integration.dbtkit import PROJECT, copy_project, duckdb_target, invoke, load, query

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import duckdb
 import pytest
 
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from generators.batch import NetworkSpec, generate_initial
 from tests.integration.dbtkit import copy_project, load
 

@@ -17,7 +17,7 @@ import pytest
 import sqlglot
 from dbt.cli.main import dbtRunnerResult
 
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from generators.batch import NetworkSpec, generate_daily, generate_initial
 from tests.integration.dbtkit import copy_project, duckdb_target, invoke, load, query
 

@@ -21,8 +21,8 @@ import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from expectations import CheckpointOutcome, run_checkpoint
+from flows.contracts.registry import load_registry
 from flows.publish_reports import generate_dbt_docs
-from flows.registry import load_registry
 from generators.batch import NetworkSpec, generate_initial
 from tests.integration.dbtkit import copy_project, duckdb_target, invoke, load
 from tests.integration.test_expectations_raw import _leaked, _patient_values

@@ -20,7 +20,7 @@ from great_expectations.data_context.types.resource_identifiers import Expectati
 
 from expectations import prune, run_checkpoint
 from expectations.datadocs import SITE_NAME, read_summary
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from generators.batch import NetworkSpec, generate_initial
 from tests.integration.dbtkit import load
 from tests.integration.gxhistory import CLONED_SUITES, clone_history

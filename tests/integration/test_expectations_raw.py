@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from expectations import CheckpointOutcome, QualityGateFailed, run_checkpoint
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.warehouse import load_batch, open_warehouse
 from generators.batch import GROUND_TRUTH_FILE, NetworkSpec, generate_initial
 

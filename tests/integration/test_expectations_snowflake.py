@@ -16,7 +16,7 @@ import pytest
 import snowflake.connector
 
 from expectations import QualityGateFailed, run_checkpoint
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.warehouse import load_batch
 from flows.warehouse.snowflake_connect import open_snowflake
 from generators.batch import NetworkSpec, generate_initial

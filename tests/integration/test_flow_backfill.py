@@ -18,7 +18,7 @@ import pytest
 
 from expectations.results import QualityGateFailed
 from flows import runs
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.settings import Settings
 from flows.transform import batch_loaded_after, scope_instant
 from generators.batch import GROUND_TRUTH_FILE, BatchResult, NetworkSpec, generate_daily, initial_batch_id

@@ -62,6 +62,29 @@ def test_chunks_finding_no_room_in_the_shared_arena_give_the_same_bytes_through_
     assert not list(tmp_path.rglob(".job-*"))
 
 
+def test_a_batch_of_some_sources_holds_their_files_only_and_the_same_bytes_whatever_the_workers(
+    tmp_path, registry, monkeypatch
+):
+    """Workers once handed over the charges of a batch without charges, as files the batch then kept: the loader
+    refused the batch (files not in the manifest). A small arena makes workers hand chunks over through files."""
+    monkeypatch.setattr(batch_module, "ARENA_SLOTS", 8)
+    monkeypatch.setattr(batch_module, "SLOT_BYTES", 16 << 10)
+    sources = tuple(name for name in batch_module.SIMULATED_SOURCES if name != "billing__charges")
+    end = dt.date(2024, 3, 31)
+    full = generate_initial(tmp_path / "full", SMALL, end, registry=registry)
+    one = generate_initial(tmp_path / "one", SMALL, end, registry=registry, sources=sources)
+    two = generate_initial(tmp_path / "two", SMALL, end, registry=registry, sources=sources, workers=2)
+    for result in (one, two):
+        listed = {entry["file"] for entry in result.manifest["files"]}
+        assert {path.name for path in result.path.iterdir()} == listed | {"manifest.json"}
+        assert {entry["source"] for entry in result.manifest["files"]} == set(sources)
+    assert _digests(one) == _digests(two)
+    kept = {name: digest for name, digest in _digests(full).items() if name in _digests(one)}
+    assert {name: digest for name, digest in _digests(one).items() if name != "manifest.json"} == {
+        name: digest for name, digest in kept.items() if name != "manifest.json"
+    }
+
+
 def test_a_worker_failure_leaves_nothing_behind_and_releases_the_arena(tmp_path, registry, monkeypatch):
     memories = []
 

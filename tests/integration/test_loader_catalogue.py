@@ -96,7 +96,7 @@ CASES: dict[str, Case] = {
     "malformed row under the threshold": Case(
         _batch(single(NEW, ONE_BAD_OF_300.encode(), 300)),
         "loaded",
-        ["1 rejected", "first lines 151"],
+        ["1 rejected", "first: line 151: too few fields"],
         rejected=1,
     ),
     "wrong delimiter": Case(_batch(single(NEW, WRONG_DELIMITER.encode(), 10)), "failed", [NEW, "';'", "delimiter"]),
@@ -135,8 +135,11 @@ CASES: dict[str, Case] = {
     "manifest row count differs": Case(
         _batch(single(NEW, patients_text(10).encode(), 12)), "failed", [NEW, "declares 12 rows", "holds 10"]
     ),
-    "unterminated quote swallows lines": Case(
-        _batch(single(NEW, with_bad_lines(400, {100: 'mrn-x,"open quote'}).encode(), 400)), "failed", [NEW]
+    "quote left open": Case(
+        _batch(single(NEW, with_bad_lines(400, {100: 'mrn-x,"open quote'}).encode(), 400)),
+        "loaded",
+        ["1 rejected", "line 101: unterminated or misplaced quote"],
+        rejected=1,
     ),
 }
 

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from expectations.results import CheckpointOutcome, ExpectationOutcome
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from generators.batch import NetworkSpec, generate_initial
 from reports import PublishResult, publish
 from reports.charts import CHARTS

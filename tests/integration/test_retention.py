@@ -17,7 +17,7 @@ import pytest
 
 from expectations import run_checkpoint
 from flows import runs
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.retention import apply_retention
 from flows.settings import Settings
 from generators.batch import NetworkSpec, generate_initial

@@ -235,3 +235,40 @@ def test_snowflake_missing_configuration_names_variables_not_values() -> None:
     with pytest.raises(SnowflakeConfigError) as error:
         params_from_env({"SNOWFLAKE_ACCOUNT": "acct", "SNOWFLAKE_USER": "u"})
     assert "DBT_ENV_SECRET_SNOWFLAKE_PASSWORD or SNOWFLAKE_PASSWORD" in str(error.value)
+
+
+def test_snowflake_unterminated_quote_rejects_its_line_and_stages_the_next_on_their_own(emulator, tmp_path) -> None:
+    """The loader's conservation rule holds before PUT: the quote's own line is rejected, the next lines are
+    loaded on their own, and the staged copy carries that line as one Snowflake rejects alone."""
+    rows = kit.rows_for(PATIENTS, 120)
+    header, *lines = kit.csv_text(PATIENTS, rows, quote_all=True).rstrip("\n").split("\n")
+    fields = [field.strip('"') for field in lines[40].split(",")]
+    fields[1] = '"' + fields[1]  # opened, never closed: the parser would read line 43 into it
+    lines[40] = ",".join(fields)
+    lines = [line.replace("\n", "") for line in lines]
+    text = "\r\n".join([header, *lines[:60]]) + "\n" + "\n".join(lines[60:]) + "\n"  # mixed line endings too
+    name = kit.file_name(PATIENTS, "20250101")
+    folder = kit.write_batch(tmp_path / "landing", "b1", {name: ("registration__patients", text.encode(), 120)})
+    with open_snowflake(connection=connect()) as warehouse:
+        result = load_batch(folder, kit.REGISTRY, warehouse)
+        assert result.outcome == "loaded", render_summary(result)
+        rejects = warehouse.run("SELECT line_number, row_number, reason FROM raw._rejects")
+        numbers = warehouse.run(f"SELECT mrn, _row_number FROM raw.{PATIENTS.table}")
+    assert [(line, row) for line, row, _ in rejects] == [(42, 41)]
+    assert "unterminated or misplaced quote" in rejects[0][2]
+    assert dict(numbers) == {row["mrn"]: i + 1 for i, row in enumerate(rows) if i != 40}
+    assert result.files[0].rows_in_file == 120
+
+
+def test_snowflake_refuses_a_link_before_anything_is_staged(emulator, tmp_path: Path) -> None:
+    name = kit.file_name(PATIENTS, "20250101")
+    outside = tmp_path / "outside.csv"
+    outside.write_bytes(kit.file_bytes(PATIENTS, kit.rows_for(PATIENTS, 5)))
+    folder = kit.write_batch(tmp_path / "landing", "b1", {name: ("registration__patients", outside.read_bytes(), 5)})
+    (folder / name).unlink()
+    (folder / name).symlink_to(outside)
+    with open_snowflake(connection=connect()) as warehouse:
+        result = load_batch(folder, kit.REGISTRY, warehouse)
+        statements = warehouse.statements
+    assert result.outcome == "failed" and "symbolic link" in result.message and name in result.message
+    assert not any(s.startswith("PUT") for s in statements)

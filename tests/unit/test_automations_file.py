@@ -183,7 +183,7 @@ def _platform_exceptions() -> dict[str, type[BaseException]]:
 
 
 def test_the_message_quotes_exactly_the_errors_the_pipeline_calls_its_own(automation):
-    from flows.pipeline import safe_message
+    from flows.errors import safe_message
 
     own = {name for name, cls in _platform_exceptions().items() if safe_message(cls.__new__(cls)) == ""}
     assert {"QualityGateFailed", "LoadError", "DbtStageError"} <= own  # the check sees the pipeline's own errors

@@ -21,7 +21,7 @@ from expectations.rules import (
     npi_check_failing,
     read_yaml,
 )
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from generators.providers import npi_check_digit
 
 pytestmark = pytest.mark.unit

@@ -17,9 +17,10 @@ import pytest
 from pydantic import ValidationError
 
 from flows import runs
+from flows.contracts.batch_ids import InvalidBatchId, check_batch_id, run_name
 from flows.docs_server import docs_link, served_path
+from flows.errors import disk_full, safe_message
 from flows.locking import WarehouseLockTimeout, current_holder, lock_path, warehouse_lock
-from flows.pipeline import PipelineConfigError, check_batch_id, disk_full, run_name, safe_message
 from flows.retention import Pruned, apply_retention, prune_dbt, prune_landing_leftovers, prune_reports
 from flows.settings import Settings
 
@@ -178,7 +179,7 @@ def test_settings_refuse_an_unknown_time_zone_and_a_non_http_docs_url(tmp_path):
      ("initial-20230101-20231231", "network starts on 2024-01-01")],
 )  # fmt: skip
 def test_batch_ids_are_checked_before_anything_runs(batch_id, problem):
-    with pytest.raises(PipelineConfigError, match=problem):
+    with pytest.raises(InvalidBatchId, match=problem):
         check_batch_id(batch_id, dt.date(2024, 1, 1))
 
 

@@ -15,9 +15,9 @@ from expectations.results import CheckpointOutcome, ExpectationOutcome, QualityG
 from flows import runs
 from flows.artifacts import checkpoint_rows, render_summary
 from flows.backfill import BackfillRangeError, backfill_days
+from flows.contracts.batch_ids import next_batch_id, parse_batch_id
 from flows.faults import TransientWarehouseError, is_transient
 from flows.kpis import Kpi
-from flows.pipeline import next_batch_id, parse_batch_id
 from flows.settings import Settings
 from flows.transform import (
     DbtVarsError,

@@ -1,6 +1,7 @@
 """Pure pieces of the generator: NPI check digits, ICD-10-CM chapters, partition seeds, JSON lines, time zones,
-coverage lookups, MRNs, decimals from cents, a hospital's registered patients, the write-behind landing files and
-the shared memory arena in which workers hand chunks over."""
+coverage lookups, MRNs, decimals from cents, a hospital's registered patients and their age groups, bed planning
+(Erlang's loss formula, units merged by size, the occupancy band) and bed placement, the write-behind landing files
+and the shared memory arena in which workers hand chunks over."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ import pyarrow.compute as pc
 import pytest
 import simple_icd_10_cm as icd
 
+from generators import adt, capacity, facilities, ratios, registration
 from generators.batch import Chunk, _hand_over
 from generators.clinical import CASE_MIX, COMORBIDITIES, PLANNED_READMISSION_CODE
 from generators.fastcodec import decimal_from_cents, iso_text, pick, repeated
 from generators.icd10 import LONG_TAIL_FILE, chapters, is_billable, long_tail, long_tail_from_package
 from generators.payers import Coverage
 from generators.providers import is_valid_npi, npi_check_digit
-from generators.registration import Addresses, Moves, Patients, mrn
+from generators.registration import Addresses, Moves, Patients, age_band, mrn
 from generators.seeds import partition_rng
 from generators.timeutil import iso_utc, skip_dst_gap, utc_seconds
 from generators.writer import LandingFile, Slot, SlotArena, WriteBehind, encode_jsonl
@@ -337,3 +339,108 @@ def test_a_write_error_from_a_slot_is_raised_in_the_caller_and_the_slot_freed(tm
         sink.drain()
     sink.stop()
     assert arena.put(b"b" * 32) == Slot(0, 2, 32)
+
+
+def test_erlang_loss_is_the_textbook_value_and_beds_for_loss_the_fewest_that_keep_under_it():
+    # Erlang B(4 beds, load 3) = (3^4 / 4!) / sum(3^k / k!, k = 0..4) = 3.375 / 16.375.
+    assert capacity.erlang_loss(4, 3.0) == pytest.approx(3.375 / 16.375)
+    assert capacity.erlang_loss(0, 3.0) == 1.0
+    beds = capacity.beds_for_loss(3.0, 0.05)
+    assert capacity.erlang_loss(beds, 3.0) <= 0.05 < capacity.erlang_loss(beds - 1, 3.0)
+    assert capacity.beds_for_loss(0.0, 0.05) == 1  # no demand: still one bed
+
+
+def test_a_service_line_too_small_for_a_unit_of_its_own_is_cared_for_in_the_unit_it_merges_into():
+    site = facilities.build_facilities(42, 10_000)  # a teaching hospital and a community hospital
+    assert list(site.hospital_types) == ["teaching", "community"]
+    # Mean census per (hospital, service line); a unit needs ratios.MIN_UNIT_BEDS beds' worth of it.
+    growth = 1 + ratios.NEW_PATIENTS_PER_YEAR * 1.5
+    unit = ratios.MIN_UNIT_BEDS * ratios.TARGET_OCCUPANCY / growth  # the least census that makes a unit
+    demand = {(0, "MED"): 20.0, (0, "CARD"): 2 * unit, (0, "SURG"): 0.6 * unit, (0, "ORTH"): 0.3 * unit,
+              (0, "PEDS"): 0.5 * unit, (1, "MED"): 4.0}  # fmt: skip
+    units = capacity.plan_units(site, demand)
+    assert set(units) == {(0, "MED"), (0, "CARD"), (1, "MED")}
+    # Orthopedics into surgery, which is still too small: both, and pediatrics, into medicine.
+    assert units[(0, "MED")] == round((20.0 + 1.4 * unit) * growth / ratios.TARGET_OCCUPANCY)
+    assert units[(0, "CARD")] == round(2 * unit * growth / ratios.TARGET_OCCUPANCY)
+    assert sum(units.values()) >= capacity.beds_for_loss(sum(demand.values()) * growth, ratios.MAX_TURNED_AWAY)
+    staffed = site.with_units(units)
+    department = dict(zip(staffed.department_ids, range(staffed.department_ids.size), strict=True))
+    assert staffed.unit_index(0, "ORTH") == department["H001-MED"]
+    assert staffed.unit_index(0, "CARD") == department["H001-CARD"]
+    assert staffed.unit_index(1, "ICU") == department["H002-MED"]
+    assert "H001-ORTH-CLN" in department and "H001-ORTH" not in department  # the clinic stays
+    # A tiny network: the Erlang floor, not the occupancy target, sizes it; every unit has a bed.
+    tiny = capacity.plan_units(site, {(0, "MED"): 2.0, (1, "MED"): 1.0})
+    assert sum(tiny.values()) == capacity.beds_for_loss(3.0 * growth, ratios.MAX_TURNED_AWAY)
+    assert min(capacity.plan_units(site, {}).values()) == 1
+
+
+def test_a_band_holds_a_sampled_figure_up_to_two_standard_errors_and_an_exact_one_strictly():
+    band = ratios.Band(0.11, 0.17, "~14%", "HCUP")
+    assert band.holds(0.11) and band.holds(0.17) and not band.holds(0.109)
+    assert not band.holds(0.10, standard_error=0.004)  # 0.11 - 2 x 0.004 = 0.102
+    assert band.holds(0.10, standard_error=0.006) and band.holds(0.18, standard_error=0.006)
+
+
+def test_occupancy_band_is_ahas_unless_the_network_is_too_small_to_reach_it():
+    band = ratios.BANDS["bed_occupancy"]
+    assert capacity.occupancy_band(20.0) == (band.low, band.high)
+    low, high = capacity.occupancy_band(3.5)
+    assert high == band.high
+    assert low == pytest.approx(3.5 / capacity.beds_for_loss(3.5, ratios.GENEROUS_TURNED_AWAY))
+    assert 3.5 / capacity.beds_for_loss(3.5, ratios.MAX_TURNED_AWAY) < band.low  # why it is relaxed
+
+
+def test_beds_are_planned_from_the_year_before_the_start_whatever_the_worlds_horizon():
+    start = dt.date(2024, 1, 1)
+    site = facilities.build_facilities(3, 3_000)
+    staffed = []
+    for horizon in (dt.date(2024, 2, 29), dt.date(2025, 6, 30)):
+        people = registration.build_patients(3, 3_000, start, horizon, site)
+        staffed.append(capacity.staff_facilities(3, start, people, site))
+    assert list(staffed[0].department_ids) == list(staffed[1].department_ids)
+    assert list(staffed[0].department_beds) == list(staffed[1].department_beds)
+    assert staffed[0].department_beds[staffed[0].department_inpatient].min() >= 1
+
+
+def test_age_groups_are_the_brute_force_groups_and_ignore_patients_registered_later():
+    start = dt.date(2024, 1, 1)
+    site = facilities.build_facilities(5, 4_000)
+    later = registration.build_patients(5, 4_000, start, dt.date(2025, 6, 30), site)
+    earlier = registration.build_patients(5, 4_000, start, dt.date(2024, 7, 31), site)
+    moment, day = np.datetime64("2024-07-01T00:00:00"), np.datetime64("2024-07-16")
+    for hospital in range(site.hospital_ids.size):
+        groups = later.home_patients_by_group(hospital, moment, day)
+        registered = later.home_patients(hospital, moment)
+        assert groups.count == registered.size > 100
+        expected = np.where(later.sex[registered] == 0, 0, 1) * 5 + age_band(
+            later, registered, np.full(registered.size, day)
+        )
+        for group in range(10):
+            size = int(groups.sizes[group])
+            picked = groups.pick(np.full(size, group), (np.arange(size) + 0.5) / max(size, 1))
+            assert sorted(picked) == sorted(registered[expected == group]), group
+            # The world built to an earlier horizon picks the same patients.
+            same = earlier.home_patients_by_group(hospital, moment, day)
+            np.testing.assert_array_equal(
+                same.pick(np.full(size, group), (np.arange(size) + 0.5) / max(size, 1)), picked
+            )
+
+
+def test_a_patient_whose_unit_is_full_goes_to_another_unit_then_another_hospital_then_is_turned_away():
+    site = facilities.build_facilities(42, 10_000).with_units({(0, "CARD"): 1, (0, "MED"): 1, (1, "MED"): 1})
+    department = dict(zip(site.department_ids, range(site.department_ids.size), strict=True))
+    heart_failure = [dx.code for dx in adt.DIAGNOSES].index("I50.9")
+    size = 5
+    candidate = {
+        "admit_at": np.datetime64("2024-03-04T08:00:00") + np.arange(size) * np.timedelta64(1, "h"),
+        "nights": np.array([3, 3, 3, 3, 0]),  # the last one goes home the same day
+        "dx": np.full(size, heart_failure),
+        "hospital": np.zeros(size, dtype=np.int64),
+    }
+    candidate["department"] = np.full(size, department["H001-CARD"])
+    day = np.datetime64("2024-03-01", "D")
+    placed, unit = adt._place(candidate, site, day, day + 30)
+    assert placed.tolist() == [True, True, True, False, True]
+    assert [site.department_ids[u] for u in unit[:3]] == ["H001-CARD", "H001-MED", "H002-MED"]

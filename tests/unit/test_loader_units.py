@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 from pathlib import Path
 
 import pytest
 
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 from flows.warehouse.batch import batch_folder, plan_batch, validate_batch_id
-from flows.warehouse.errors import BatchIdError, FileFormatError, ManifestError, SchemaDriftError
+from flows.warehouse.batchdir import BatchDir
+from flows.warehouse.csvscan import alone_reason, scan, text_lines
+from flows.warehouse.errors import BatchIdError, FileFormatError, FileKindError, ManifestError, SchemaDriftError
 from flows.warehouse.files import fingerprint, normalize_name, plan_columns, read_header
-from flows.warehouse.jsonfiles import parse_json_file
+from flows.warehouse.jsonfiles import iter_json_array, parse_json_file
 from flows.warehouse.model import BatchResult, FileOutcome, exceeds_reject_threshold, reject_allowance
 from flows.warehouse.summary import render_summary
 
@@ -210,3 +213,96 @@ def test_loader_summary_lists_every_file() -> None:
     ]
     assert lines[3].split()[:6] == ["patients_1.csv", PATIENTS.name, "11", "10", "1", "loaded"]
     assert lines[4].split()[:6] == ["claims_1.jsonl", CLAIMS.name, "-", "0", "0", "skipped"]
+
+
+@pytest.mark.parametrize(
+    ("data", "endings", "lines", "stray"),
+    [
+        (b"a\nb\n", "lf", 2, None),
+        (b"a\r\nb\r\n", "crlf", 2, None),
+        (b"a\r\nb\nc", "mixed", 3, None),
+        (b"a\rb\r", "cr", 2, None),
+        (b"a\nb\rc\nd\n", "stray-cr", 3, 2),
+        (b"abc", "none", 1, None),
+    ],
+    ids=["lf", "crlf", "mixed", "cr", "stray-cr", "none"],
+)
+def test_loader_fingerprint_classifies_line_endings(
+    tmp_path: Path, data: bytes, endings: str, lines: int, stray: int | None
+) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    facts = fingerprint(path)
+    assert (facts.line_endings, facts.lines, facts.first_stray_cr_line) == (endings, lines, stray)
+
+
+def test_loader_fingerprint_sees_a_crlf_split_across_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"a\r\n" + b"x" * (8 * 1024 * 1024 - 4) + b"\r\nq\r\n")  # the second CR ends the first chunk
+    facts = fingerprint(path)
+    assert (facts.line_endings, facts.lines) == ("crlf", 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [('{"batch_id": "b1",\n "files": [}', "line 2 column 12"), ('{"files": []', "line 1 column 13")],
+)
+def test_loader_names_line_and_column_of_an_invalid_manifest(tmp_path: Path, text: str, where: str) -> None:
+    folder = tmp_path / "b1"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(text)
+    with pytest.raises(ManifestError, match=f"manifest.json {where}: not valid JSON") as error:
+        plan_batch(folder, REGISTRY, "b1")
+    assert "re-send" in str(error.value)
+
+
+def test_loader_names_the_byte_of_a_manifest_that_is_not_utf8(tmp_path: Path) -> None:
+    folder = tmp_path / "b1"
+    folder.mkdir()
+    (folder / "manifest.json").write_bytes(b'{"files": [],\n "note": "caf\xe9"}')
+    with pytest.raises(ManifestError, match=r"manifest.json line 2 column 14: byte 28 is not valid UTF-8"):
+        plan_batch(folder, REGISTRY, "b1")
+
+
+def test_loader_scans_csv_records_reading_an_unterminated_quote_alone() -> None:
+    text = b'a,b,c\nx1,1,y\n"x2,2,y\nx3,3,y\nx4,4,"q, r"\nx5,5,"multi\nline"\nx6,"a"b,c\n'
+    records = list(scan(text_lines([text], "utf-8"), {"delimiter": ",", "quotechar": '"'}, 3))
+    got = [(r.first, r.last, r.alone, r.fields) for r in records]
+    assert got == [
+        (1, 1, False, ["a", "b", "c"]),
+        (2, 2, False, ["x1", "1", "y"]),
+        (3, 5, True, None),  # the quote opened on line 3 ran to line 5: line 3 alone is one rejected row
+        (4, 4, False, ["x3", "3", "y"]),  # the lines it swallowed are read again, on their own
+        (5, 5, False, ["x4", "4", "q, r"]),
+        (6, 7, False, ["x5", "5", "multi\nline"]),  # a well-formed quoted value may span lines
+        (8, 8, True, None),  # a misplaced quote: its line alone
+    ]
+    assert alone_reason(records[2], 3, ",").startswith("unterminated or misplaced quote: the quoted value")
+
+
+def test_loader_streams_json_array_elements_with_their_lines() -> None:
+    elements = [{"a": 1}, [1, 2], "s", {"b": "x\ny"}, {"c": [{"d": None}]}]
+    text = json.dumps(elements, indent=2).encode()
+    for size in (1, 5, 64, 1 << 20):  # chunk boundaries anywhere
+        got = list(iter_json_array(io.BytesIO(text), "f.json", "utf-8", chunk_size=size))
+        assert [json.loads(e.text) for e in got] == elements
+        assert [e.line for e in got] == [2, 5, 9, 10, 13]
+
+
+def test_loader_refuses_links_and_special_files_by_kind(tmp_path: Path) -> None:
+    folder = tmp_path / "b1"
+    folder.mkdir()
+    (folder / "f.csv").write_text("x")
+    (folder / "link.csv").symlink_to(folder / "f.csv")
+    (folder / "sub").mkdir()
+    with BatchDir(folder) as directory:
+        assert directory.kind("f.csv") == "regular file" and directory.kind("nope") is None
+        with pytest.raises(FileKindError, match=r"link\.csv: is a symbolic link"):
+            directory.open("link.csv")
+        with pytest.raises(FileKindError, match=r"sub: is not a regular file \(it is a folder\)"):
+            directory.require_regular("sub")
+        opened = directory.open("f.csv")
+        try:
+            assert opened.read_path.read_bytes() == b"x"
+        finally:
+            opened.close()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import reference_generator as reference
-from flows.registry import load_registry
+from flows.contracts.registry import load_registry
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,5 @@
-"""The source registry: one declarative file (``flows/sources.yml``) describing every landing source."""
+"""The source registry: one declarative file (``flows/sources.yml``) describing every landing source, and the
+hospitals' time zone (its ``defaults.timezone``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-DEFAULT_REGISTRY = Path(__file__).with_name("sources.yml")
+DEFAULT_REGISTRY = Path(__file__).resolve().parents[1] / "sources.yml"
 
 _TYPE_RE = re.compile(
     r"^(varchar|integer|bigint|double|date|timestamp|timestamptz|boolean|json|decimal\(\d+,\s*\d+\))"
@@ -92,6 +93,9 @@ class Registry(BaseModel):
 
     path: Path
     sources: dict[str, Source]
+    #: The source systems' local time zone (the registry's ``defaults.timezone``): for the platform's own registry,
+    #: the hospitals' time zone, which decides local days, months and when "02:00" is. Defined here only.
+    timezone: str = "UTC"
 
     def __getitem__(self, name: str) -> Source:
         return self.sources[name]
@@ -117,4 +121,4 @@ def load_registry(path: Path = DEFAULT_REGISTRY) -> Registry:
             raise RegistryError(f"{path}: source {name!r} is not valid: {exc}") from exc
     if not sources:
         raise RegistryError(f"{path}: no sources defined; add entries under 'sources:'")
-    return Registry(path=path, sources=sources)
+    return Registry(path=path, sources=sources, timezone=defaults.get("timezone", "UTC"))

@@ -106,7 +106,7 @@ def run_stage(start: Path, batch: str, work: Path, mode: str, round_no: int) -> 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
 
-    from flows.transform import batch_loaded_after, transform, transform_vars
+    from flows.transform import LISTS_STAMP, batch_loaded_after, lists_fingerprint, transform, transform_vars
 
     folder = work / f"{mode}-{round_no}"
     shutil.rmtree(folder, ignore_errors=True)
@@ -116,6 +116,9 @@ def run_stage(start: Path, batch: str, work: Path, mode: str, round_no: int) -> 
     kind = "daily" if batch.startswith("daily-") else "initial"
     loaded_after = batch_loaded_after(warehouse, batch) if kind == "daily" else None
     vars_yaml = transform_vars(kind, full_refresh=False, loaded_after=loaded_after)  # what the pipeline passes
+    if kind == "daily":  # the nightly steady state: the warehouse holds the lists as they are, the stamp says so
+        (work / f"target-{mode}").mkdir(exist_ok=True)
+        (work / f"target-{mode}" / LISTS_STAMP).write_text(lists_fingerprint(PROJECT), encoding="utf-8")
     server = _server_process()
     server_before = _cpu(server)
     usage_before = resource.getrusage(resource.RUSAGE_SELF)

@@ -114,10 +114,46 @@ def scope_environment(vars_yaml: str | None) -> tuple[str | None, dict[str, str]
     return rest, {SCOPE_ENV: "" if instant is None else str(instant)}
 
 
-def build_args(*, full_refresh: bool, vars_yaml: str | None = None) -> list[str]:
+#: Written into dbt's target folder after a build that loaded the lists: their fingerprint (``lists_fingerprint``).
+LISTS_STAMP = "lists.sha256"
+
+
+def lists_fingerprint(project_dir: Path) -> str:
+    """SHA-256 over the lists (every file under ``seeds/``, by path and content) and ``dbt_project.yml`` (their
+    config): what any change to a list, or to how the project builds it, changes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in [*sorted((project_dir / "seeds").rglob("*")), project_dir / "dbt_project.yml"]:
+        if path.is_file():
+            digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def lists_loaded(project_dir: Path, target: Path, warehouse: Path) -> bool:
+    """True when the warehouse holds the lists as the project has them now: the last build that loaded them
+    stamped this fingerprint, and every seed's table exists (a warehouse restored or rebuilt elsewhere reloads)."""
+    import duckdb
+
+    stamp = target / LISTS_STAMP
+    if not stamp.is_file() or stamp.read_text(encoding="utf-8").strip() != lists_fingerprint(project_dir):
+        return False
+    seeds = {path.stem for path in (project_dir / "seeds").rglob("*.csv")}
+    if not warehouse.exists():
+        return False
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        tables = {name for (name,) in connection.execute(
+            "select table_name from duckdb_tables() where schema_name = 'lists'").fetchall()}  # fmt: skip
+    return seeds <= tables
+
+
+def build_args(*, full_refresh: bool, vars_yaml: str | None = None, lists: bool = True) -> list[str]:
     """``dbt build`` arguments: everything but snapshots and their tests; ``--full-refresh`` rebuilds incremental
-    facts (the surrogate-key salt is ``full_refresh: false`` and survives)."""
+    facts (the surrogate-key salt is ``full_refresh: false`` and survives). ``lists=False`` leaves the seeds and
+    the tests on seeds alone out (``cautious``: a test from a model to a list still runs)."""
     args = ["build", "--exclude", "resource_type:snapshot"]
+    if not lists:
+        args += ["resource_type:seed", "--indirect-selection", "cautious"]
     if full_refresh:
         args.append("--full-refresh")
     if vars_yaml:
@@ -172,10 +208,17 @@ def dbt_build(
     project_dir: str, warehouse: str, target: str, logs: str, full_refresh: bool, vars_yaml: str | None,
     node_tasks: bool = True,
 ) -> DbtOutcome:  # fmt: skip
-    """Run ``dbt build``; its nodes appear as tasks nested under this one."""
+    """Run ``dbt build``; its nodes appear as tasks nested under this one. A daily build (one with the daily test
+    scope) leaves the lists out when the warehouse holds them as they are (``lists_loaded``): they change only
+    with the project, and a changed list is loaded by the next run."""
     dbt_vars, environment = scope_environment(vars_yaml)
-    args = build_args(full_refresh=full_refresh, vars_yaml=dbt_vars)
-    return _dbt_call(args, project_dir, warehouse, target, logs, node_tasks, environment)
+    lists = not environment[SCOPE_ENV] or not lists_loaded(Path(project_dir), Path(target), Path(warehouse))
+    args = build_args(full_refresh=full_refresh, vars_yaml=dbt_vars, lists=lists)
+    fingerprint = lists_fingerprint(Path(project_dir))
+    outcome = _dbt_call(args, project_dir, warehouse, target, logs, node_tasks, environment)
+    if lists:  # the build loaded the lists and every node passed (else run_dbt raised)
+        (Path(target) / LISTS_STAMP).write_text(fingerprint, encoding="utf-8")
+    return outcome
 
 
 @task(name="dbt-snapshot", task_run_name="dbt-snapshot", **_RETRY)

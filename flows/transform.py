@@ -132,9 +132,14 @@ def lists_fingerprint(project_dir: Path) -> str:
 
 def lists_loaded(project_dir: Path, target: Path, warehouse: Path) -> bool:
     """True when the warehouse holds the lists as the project has them now: the last build that loaded them
-    stamped this fingerprint, and every seed's table exists (a warehouse restored or rebuilt elsewhere reloads)."""
+    stamped this fingerprint, and every seed's table exists (a warehouse restored or rebuilt elsewhere reloads).
+    Always False when dbt's target is not the DuckDB file (``DBT_TARGET``): only that file can be checked."""
+    import os
+
     import duckdb
 
+    if os.environ.get("DBT_TARGET", "duckdb") != "duckdb":
+        return False
     stamp = target / LISTS_STAMP
     if not stamp.is_file() or stamp.read_text(encoding="utf-8").strip() != lists_fingerprint(project_dir):
         return False

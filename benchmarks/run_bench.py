@@ -143,6 +143,9 @@ def hospital_run(home: Path, patients: int, run: str, extra: list[str], log: Pat
     if process.returncode != 0 or not figures.ok:
         figures.ok = False
         figures.error = f"exit {process.returncode}; see {log}"
+    elif not figures.stages:  # published, but the "Stages" block was not found: the CLI's output changed
+        figures.ok = False
+        figures.error = f"no stage times in the run's output (has `hospital run`'s 'Stages' block changed?); see {log}"
     return figures
 
 

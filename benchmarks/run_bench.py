@@ -178,12 +178,13 @@ def targets(results: list[RunFigures]) -> list[tuple[str, str, str, bool]]:
 def print_table(results: list[RunFigures]) -> None:
     """One Markdown row per run, stages as columns in the order the runs printed them."""
     stages = list(dict.fromkeys(stage for r in results for stage in r.stages))
-    print("| patients | run | ok | wall s | flow s | overhead s | " + " | ".join(stages) + " | peak RSS MB | load |")
+    print("| patients | run | ok | wall s | flow s | overhead s | " + "".join(f"{s} | " for s in stages)
+          + "peak RSS MB | load |")  # fmt: skip
     print("|---:|---|---|---:|---:|---:|" + "---:|" * len(stages) + "---:|---|")
     for r in results:
-        cells = " | ".join(str(r.stages.get(stage, "")) for stage in stages)
+        cells = "".join(f"{r.stages.get(stage, '')} | " for stage in stages)
         print(f"| {r.patients:,} | {r.run} | {r.ok} | {r.wall_seconds} | {r.flow_seconds} | {r.overhead_seconds} | "
-              f"{cells} | {r.peak_rss_mb:,.0f} | {r.load_before:.1f}->{r.load_after:.1f} |")  # fmt: skip
+              f"{cells}{r.peak_rss_mb:,.0f} | {r.load_before:.1f}->{r.load_after:.1f} |")  # fmt: skip
     for r in results:
         if r.run == "daily" and r.ok:
             full = next((f for f in results if f.patients == r.patients and f.run == "full" and f.ok), None)

@@ -1,6 +1,7 @@
 """Stages 4 and 5: dbt build (staging, integration, marts and their tests) and the snapshots, via prefect-dbt.
 
-Each dbt node runs as its own Prefect task (``PrefectDbtRunner``). The build leaves snapshots to their own stage
+With node tasks on, each dbt model, seed and snapshot shows as a Prefect task run with its tests summarised
+(``flows.dbt_runner.NodeTaskReporter``). The build leaves snapshots to their own stage
 so a failed model or test stops the run before history is written. Incremental facts and snapshots make both
 stages safe to repeat: a resumed run rewrites what it must and adds no duplicate rows.
 """
@@ -30,6 +31,9 @@ class DbtVarsError(ValueError):
 
 #: dbt's var for the daily test scope (dbt_project/macros/tests/daily_scope.sql, docs/dbt.md "Daily builds").
 TESTS_LOADED_AFTER = "tests_loaded_after"
+#: How the flow hands dbt that scope: an environment variable the project reads at execution only, so the instant,
+#: new every day, does not make dbt re-parse the whole project as a changed ``--vars`` does (docs/dbt.md).
+SCOPE_ENV = "DBT_TESTS_LOADED_AFTER"
 
 
 def batch_loaded_after(warehouse: Path | WarehouseResource, batch_id: str) -> dt.datetime | None:
@@ -93,10 +97,66 @@ def transform_vars(
     return yaml.safe_dump(merged, default_flow_style=True, sort_keys=False, width=10_000).strip()
 
 
-def build_args(*, full_refresh: bool, vars_yaml: str | None = None, exclude: tuple[str, ...] = ()) -> list[str]:
+def scope_environment(vars_yaml: str | None) -> tuple[str | None, dict[str, str]]:
+    """Split a run's vars into the ``--vars`` dbt gets and the environment that carries ``tests_loaded_after``
+    (``SCOPE_ENV``; empty when unset or null: every row is tested). The ``--vars`` left are the caller's own, the
+    same every day, so dbt's partial parsing stays on; they are passed through unchanged when they hold no scope."""
+    import yaml
+
+    given = dbt_vars_mapping(vars_yaml)
+    if TESTS_LOADED_AFTER not in given:
+        return vars_yaml or None, {SCOPE_ENV: ""}
+    instant = given.pop(TESTS_LOADED_AFTER)
+    rest = yaml.safe_dump(given, default_flow_style=True, sort_keys=False, width=10_000).strip() if given else None
+    return rest, {SCOPE_ENV: "" if instant is None else str(instant)}
+
+
+#: Written into dbt's target folder after a build that loaded the lists: their fingerprint (``lists_fingerprint``).
+LISTS_STAMP = "lists.sha256"
+
+
+def lists_fingerprint(project_dir: Path) -> str:
+    """SHA-256 over the lists (every file under ``seeds/``, by path and content) and ``dbt_project.yml`` (their
+    config): what any change to a list, or to how the project builds it, changes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in [*sorted((project_dir / "seeds").rglob("*")), project_dir / "dbt_project.yml"]:
+        if path.is_file():
+            digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def lists_loaded(project_dir: Path, target: Path, warehouse: Path | WarehouseResource | dict) -> bool:
+    """True when the warehouse holds the lists as the project has them now: the last build that loaded them
+    stamped this fingerprint, and every seed's table exists (a warehouse restored or rebuilt elsewhere reloads).
+    Always False when dbt's target is not the DuckDB file (``DBT_TARGET``): only that file can be checked."""
+    import os
+
+    resource = as_resource(warehouse)
+    if resource.kind != "duckdb" or os.environ.get("DBT_TARGET", "duckdb") != "duckdb":
+        return False
+    stamp = target / LISTS_STAMP
+    if not stamp.is_file() or stamp.read_text(encoding="utf-8").strip() != lists_fingerprint(project_dir):
+        return False
+    seeds = {path.stem for path in (project_dir / "seeds").rglob("*.csv")}
+    if not resource.exists():
+        return False
+    with resource.session() as session:
+        tables = {name for _, name in session.tables("lists")}
+    return seeds <= tables
+
+
+def build_args(
+    *, full_refresh: bool, vars_yaml: str | None = None, lists: bool = True, exclude: tuple[str, ...] = ()
+) -> list[str]:
     """``dbt build`` arguments: everything but snapshots and their tests; ``--full-refresh`` rebuilds incremental
-    facts (the surrogate-key salt is ``full_refresh: false`` and survives)."""
+    facts (the surrogate-key salt is ``full_refresh: false`` and survives). ``lists=False`` leaves the seeds and
+    the tests on seeds alone out (``cautious``: a test from a model to a list still runs); ``exclude`` adds what
+    the warehouse cannot run (``WarehouseResource.dbt_excludes``: the emulator's gaps)."""
     args = ["build", "--exclude", "resource_type:snapshot", *exclude]
+    if not lists:
+        args += ["resource_type:seed", "--indirect-selection", "cautious"]
     if full_refresh:
         args.append("--full-refresh")
     if vars_yaml:
@@ -105,8 +165,9 @@ def build_args(*, full_refresh: bool, vars_yaml: str | None = None, exclude: tup
 
 
 def _dbt_call(
-    args: list[str], project_dir: str, warehouse: str | dict, target: str, logs: str, node_tasks: bool
-) -> DbtOutcome:
+    args: list[str], project_dir: str, warehouse: str | dict, target: str, logs: str, node_tasks: bool,
+    environment: dict[str, str],
+) -> DbtOutcome:  # fmt: skip
     return run_dbt(
         args,
         project_dir=Path(project_dir),
@@ -114,6 +175,7 @@ def _dbt_call(
         target_path=Path(target),
         log_path=Path(logs),
         node_tasks=node_tasks,
+        environment=environment,
     )
 
 
@@ -130,9 +192,10 @@ def transform(
 ) -> dict:
     """``dbt build`` (all but snapshots), then the snapshots; fails naming every errored or failed node.
 
-    ``node_tasks`` shows each dbt node as a Prefect task (prefect-dbt); off, dbt runs about three times faster
-    on a busy machine (docs/pipeline.md). ``warehouse_path`` is a DuckDB file, or a warehouse resource's ``ref()``
-    (the pipeline's: dbt then runs on that warehouse's target, ``snowflake`` included).
+    ``node_tasks`` shows each dbt model, seed and snapshot as a Prefect task run with its tests summarised in it
+    (about the cost of plain dbt, docs/dbt.md "Node tasks"); off, dbt runs without task runs of its own.
+    ``warehouse_path`` is a DuckDB file, or a warehouse resource's ``ref()`` (the pipeline's: dbt then runs on that
+    warehouse's target, ``snowflake`` included).
     """
     logger = get_run_logger()
     build = dbt_build(project_dir, warehouse_path, target_path, log_path, full_refresh, vars_yaml, node_tasks)
@@ -150,10 +213,18 @@ def dbt_build(
     project_dir: str, warehouse: str | dict, target: str, logs: str, full_refresh: bool, vars_yaml: str | None,
     node_tasks: bool = True,
 ) -> DbtOutcome:  # fmt: skip
-    """Run ``dbt build``; its nodes appear as tasks nested under this one."""
+    """Run ``dbt build``; its nodes appear as tasks nested under this one. A daily build (one with the daily test
+    scope) leaves the lists out when the warehouse holds them as they are (``lists_loaded``): they change only
+    with the project, and a changed list is loaded by the next run."""
+    dbt_vars, environment = scope_environment(vars_yaml)
+    lists = not environment[SCOPE_ENV] or not lists_loaded(Path(project_dir), Path(target), warehouse)
     exclude = as_resource(warehouse).dbt_excludes
-    args = build_args(full_refresh=full_refresh, vars_yaml=vars_yaml, exclude=exclude)
-    return _dbt_call(args, project_dir, warehouse, target, logs, node_tasks)
+    args = build_args(full_refresh=full_refresh, vars_yaml=dbt_vars, lists=lists, exclude=exclude)
+    fingerprint = lists_fingerprint(Path(project_dir))
+    outcome = _dbt_call(args, project_dir, warehouse, target, logs, node_tasks, environment)
+    if lists:  # the build loaded the lists and every node passed (else run_dbt raised)
+        (Path(target) / LISTS_STAMP).write_text(fingerprint, encoding="utf-8")
+    return outcome
 
 
 @task(name="dbt-snapshot", task_run_name="dbt-snapshot", **_RETRY)
@@ -161,5 +232,6 @@ def dbt_snapshot(
     project_dir: str, warehouse: str | dict, target: str, logs: str, vars_yaml: str | None, node_tasks: bool = True
 ) -> DbtOutcome:
     """Build the snapshots (type-2 history of patients with coverage, claims, physicians) and run their tests."""
-    args = ["build", "--select", "resource_type:snapshot"] + (["--vars", vars_yaml] if vars_yaml else [])
-    return _dbt_call(args, project_dir, warehouse, target, logs, node_tasks)
+    dbt_vars, environment = scope_environment(vars_yaml)
+    args = ["build", "--select", "resource_type:snapshot"] + (["--vars", dbt_vars] if dbt_vars else [])
+    return _dbt_call(args, project_dir, warehouse, target, logs, node_tasks, environment)

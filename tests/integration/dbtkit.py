@@ -32,14 +32,16 @@ def duckdb_target(warehouse: Path) -> Iterator[None]:
         yield
 
 
-def invoke(project: Path, root: Path, *args: str) -> dbtRunnerResult:
-    """Run one dbt command against the temporary project copy; target and logs stay under ``root``."""
+def invoke(project: Path, root: Path, *args: str, events: list[str] | None = None) -> dbtRunnerResult:
+    """Run one dbt command against the temporary project copy; target and logs stay under ``root``. The names of
+    the events dbt fired are appended to ``events`` when given (e.g. ``UnableToPartialParse``)."""
     common = ["--project-dir", str(project), "--profiles-dir", str(project), "--log-path", str(root / "logs")]
     command = [*args, *common]
     if "--target-path" not in args:
         command += ["--target-path", str(root / "target")]
+    callbacks = [] if events is None else [lambda event: events.append(event.info.name)]
     try:
-        return dbtRunner().invoke(command)
+        return dbtRunner(callbacks=callbacks).invoke(command)
     finally:
         release_warehouse()
 

@@ -44,11 +44,8 @@ UNIT_TESTS = {
     "test_int_claims_pivoted_denial_then_paid_on_appeal", "test_int_admissions_joined_to_coverage_coverage_in_effect",
 }  # fmt: skip
 PASSED = {"success", "pass"}
+FAILURE_TABLES = "select table_name from information_schema.tables where table_schema = 'test_failures'"
 ADDRESS = ("address_line", "city", "state", "zip")
-PHI_NODES = {
-    "int_encounters_unioned", "int_coverage_periods_sequenced", "int_patients_joined_to_coverage",
-    "int_claims_pivoted", "int_readmissions_paired", "int_admissions_joined_to_coverage", *SNAPSHOTS[:2],
-}  # fmt: skip
 
 
 @dataclass
@@ -157,9 +154,7 @@ def integration_run(tmp_path_factory) -> Iterator[IntegrationRun]:
         "select count(*), max(midnight_census - staffed_beds), sum(midnight_census)"
         " from integration.int_census_counted",
     )
-    run.observed["failure_tables"] = query(
-        warehouse, "select table_name from information_schema.tables where table_schema = 'test_failures'"
-    )
+    run.observed["failure_tables"] = query(warehouse, FAILURE_TABLES)
     yield run
 
 
@@ -250,11 +245,46 @@ def test_midnight_census_never_exceeds_staffed_beds(integration_run) -> None:
     assert worst_excess <= 0
 
 
-def test_failures_are_stored_only_for_tests_of_models_without_phi(integration_run) -> None:
-    tables = {name for (name,) in integration_run.observed["failure_tables"]}
-    # The census (no patient columns) stores its tests' results; no test of a PHI model or snapshot does.
-    assert any("int_census_counted" in table for table in tables)
-    assert {table for table in tables for node in PHI_NODES if node[:25] in table} == set()
+def test_builds_whose_tests_all_pass_store_no_failure_tables(integration_run) -> None:
+    # Failing rows are stored only while a test fails (macros/policy/test_materialization.sql); every test passed.
+    assert integration_run.observed["failure_tables"] == []
+
+
+def failure_tables(warehouse: Path) -> set[str]:
+    return {name for (name,) in query(warehouse, FAILURE_TABLES)}
+
+
+def test_failing_rows_are_stored_only_while_a_test_fails(integration_run, tmp_path) -> None:
+    """A test of a model without PHI (the census) stores its failing rows when it fails, a passing test stores
+    nothing, and the table goes once the test passes again; a failing test of a PHI model (readmission pairs)
+    stores nothing at all."""
+    warehouse = tmp_path / "census.duckdb"
+    shutil.copyfile(integration_run.warehouse, warehouse)
+    project = integration_run.warehouse.parent / "dbt_project"
+    with duckdb.connect(str(warehouse)) as connection:  # one row twice in each: their key tests fail
+        for table, order in (("int_census_counted", "census_date, department_id"),
+                             ("int_readmissions_paired", "index_admission_id")):  # fmt: skip
+            connection.execute(f"insert into integration.{table} select * from integration.{table} "
+                               f"order by {order} limit 1")  # fmt: skip
+    with duckdb_target(warehouse):
+        phi = invoke(project, tmp_path, "test", "--select", "int_readmissions_paired")
+        assert any(str(item.status) in {"fail", "warn"} for item in phi.result.results)
+        assert failure_tables(warehouse) == set()  # PHI: never stored, failing or not
+        failing = invoke(project, tmp_path, "test", "--select", "int_census_counted")
+        stored = failure_tables(warehouse)
+        with duckdb.connect(str(warehouse)) as connection:
+            rows = {table: connection.execute(f"select count(*) from test_failures.{table}").fetchone()[0]
+                    for table in stored}  # fmt: skip
+            connection.execute("create or replace table integration.int_census_counted as "
+                               "select distinct * from integration.int_census_counted")  # fmt: skip
+        passing = invoke(project, tmp_path, "test", "--select", "int_census_counted")
+    failed = {item.node.alias for item in failing.result.results if str(item.status) in {"fail", "warn"}}
+    ran = {item.node.alias for item in failing.result.results}
+    assert failed and len(ran) > len(failed)
+    assert stored == failed  # the failing tests' rows, and nothing for the tests that passed
+    assert all(count > 0 for count in rows.values()), rows
+    assert {str(item.status) for item in passing.result.results} == {"pass"}
+    assert failure_tables(warehouse) == set()  # a test that passes again drops what its failure left
 
 
 def test_a_physician_deleted_from_the_roster_is_invalidated_in_the_snapshot(integration_run) -> None:

@@ -22,6 +22,7 @@ import pytest
 from dbt.cli.main import dbtRunnerResult
 
 from flows.contracts.registry import load_registry
+from flows.transform import SCOPE_ENV
 from generators.batch import NetworkSpec, generate_daily, generate_initial
 from tests.integration.dbtkit import PROJECT, copy_project, duckdb_target, invoke, load, query
 
@@ -66,20 +67,24 @@ class Marts:
     incremental: Path
     full: Path
     runs: dict[str, list[dbtRunnerResult]] = field(default_factory=dict)
+    parse_events: list[list[str]] = field(default_factory=list)
 
 
 def build(
-    project: Path, root: Path, warehouse: Path, *extra: str, tests_loaded_after: str | None = None, command="build"
-) -> dbtRunnerResult:
-    """``dbt build`` (or ``command``) of the marts; ``tests_loaded_after`` is the daily command's test scope."""
-    dbt_vars = (
-        VARS
-        if tests_loaded_after is None
-        else [VARS[0], VARS[1][:-1] + f", tests_loaded_after: '{tests_loaded_after}'}}"]
-    )
-    with duckdb_target(warehouse):
+    project: Path, root: Path, warehouse: Path, *extra: str, tests_loaded_after: str | None = None, command="build",
+    scope_in: str = "vars", events: list[str] | None = None,
+) -> dbtRunnerResult:  # fmt: skip
+    """``dbt build`` (or ``command``) of the marts; ``tests_loaded_after`` is the daily command's test scope, given
+    as a var (``scope_in="vars"``, a command typed by hand) or as the pipeline gives it (``"env"``: SCOPE_ENV)."""
+    scoped = tests_loaded_after is not None and scope_in == "vars"
+    dbt_vars = VARS if not scoped else [VARS[0], VARS[1][:-1] + f", tests_loaded_after: '{tests_loaded_after}'}}"]
+    with duckdb_target(warehouse), pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SCOPE_ENV, tests_loaded_after if tests_loaded_after and scope_in == "env" else "")
         selection = SELECT if command == "build" else []
-        return invoke(project, root, command, *selection, *dbt_vars, *extra)
+        return invoke(project, root, command, *selection, *dbt_vars, *extra, events=events)
+
+
+PARSE_EVENTS = {"UnableToPartialParse", "PartialParsingEnabled"}
 
 
 def utc_now() -> str:
@@ -99,13 +104,17 @@ def marts(tmp_path_factory) -> Iterator[Marts]:
     batches += [generate_daily(run.landing, NETWORK, day, registry=registry) for day in DAILY]
 
     # As the pipeline runs it: the first build tests every row, each daily build (the daily command) tests the
-    # large models' rows loaded by that day's load only.
+    # large models' rows loaded by that day's load only, the instant given in the environment as the flow does.
     run.runs["incremental"] = []
     for number, batch in enumerate(batches):
         loaded_after = utc_now()
         load(batch.path, run.incremental)
         scope = loaded_after if number else None
-        run.runs["incremental"].append(build(project, root, run.incremental, tests_loaded_after=scope))
+        events: list[str] = []
+        run.runs["incremental"].append(
+            build(project, root, run.incremental, tests_loaded_after=scope, scope_in="env", events=events)
+        )
+        run.parse_events.append([name for name in events if name in PARSE_EVENTS])
     for batch in batches:
         load(batch.path, run.full)
     run.runs["full"] = [build(project, root, run.full, "--full-refresh")]
@@ -204,6 +213,15 @@ def test_daily_builds_test_the_large_models_on_the_days_rows_and_full_builds_on_
     assert not any(name.startswith(small) for name in scoped)  # small tables: every row, every day
     for result in (marts.runs["incremental"][0], marts.runs["full"][0]):
         assert not any("_loaded_at >" in sql for sql in compiled_tests(result).values())
+
+
+def test_daily_builds_keep_dbts_partial_parsing(marts) -> None:
+    """The daily instant changes every day; given in the environment (read at execution only) it must not make dbt
+    re-parse the project, as a changed --vars does (docs/dbt.md, "Fixed costs")."""
+    first, *daily = marts.parse_events
+    assert "UnableToPartialParse" in first  # the first build of a fresh target parses everything
+    assert len(daily) == len(DAILY)
+    assert all("UnableToPartialParse" not in events for events in daily), daily
 
 
 def test_daily_scoped_tests_fail_on_a_bad_new_row_and_leave_older_rows_out(marts, tmp_path) -> None:

@@ -171,11 +171,13 @@ def test_staging_has_one_row_per_key_for_every_model(dbt_run) -> None:
 
 
 def test_no_phi_model_has_stored_test_failures(dbt_run) -> None:
-    for moment in (dbt_run.clean, dbt_run.defects):
-        tables = {name for (name,) in moment["failure_tables"]}
-        assert tables, "failures of non-PHI tests should be stored"
-        leaked = {table for table in tables for model in PHI_MODELS if model[:25] in table}
-        assert leaked == set()
+    # Failing rows are stored only while a test fails (macros/policy/test_materialization.sql): none when clean.
+    assert dbt_run.clean["failure_tables"] == []
+    tables = {name for (name,) in dbt_run.defects["failure_tables"]}
+    failed = {item.node.alias for item in dbt_run.defect_test.result.results if str(item.status) in {"warn", "fail"}}
+    assert tables <= failed  # only tests that warned or failed
+    leaked = {table for table in tables for model in PHI_MODELS if model[:25] in table}
+    assert leaked == set()
     # The defect run failed tests on PHI models (warnings), and still nothing of theirs was stored.
     warned = {name for name, status in statuses(dbt_run.defect_test).items() if status == "warn"}
     assert any(model in name for name in warned for model in PHI_MODELS)

@@ -33,16 +33,23 @@
     }) }}
 {%- endmacro %}
 
-{#- The UTC instant of var('tests_loaded_after') as a SQL timestamp; none when the var is not set. -#}
+{#- The UTC instant of the daily scope as a SQL timestamp; none when it is not set. From var('tests_loaded_after')
+    (a command typed by hand) or else, at execution only, the environment variable DBT_TESTS_LOADED_AFTER (what
+    the pipeline sets: flows/transform.py). A var that changes every day makes dbt re-parse the whole project on
+    every run (its partial parsing keys on the --vars); an environment variable read only while executing is never
+    recorded by the parser, so the daily runs keep partial parsing (docs/dbt.md, "Fixed costs"). -#}
 {% macro tests_loaded_after() -%}
     {%- set instant = var('tests_loaded_after', none) -%}
+    {%- if not instant and execute -%}
+        {%- set instant = env_var('DBT_TESTS_LOADED_AFTER', '') -%}
+    {%- endif -%}
     {%- if not instant -%}
         {{ return(none) }}
     {%- endif -%}
     {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,6})?)?',
                                     instant | string) -%}
         {{ exceptions.raise_compiler_error(
-            "var tests_loaded_after = '" ~ instant ~ "' is not a UTC instant: pass it as 'YYYY-MM-DD HH:MM:SS' "
+            "tests_loaded_after = '" ~ instant ~ "' is not a UTC instant: pass it as 'YYYY-MM-DD HH:MM:SS' "
             ~ "(the UTC time just before the day's load started), or leave it out to test every row.") }}
     {%- endif -%}
     {{ return("cast('" ~ instant ~ "' as timestamp)") }}

@@ -32,10 +32,13 @@ class Physicians:
     female: np.ndarray
 
     def on_duty(self, slot: np.ndarray, moment: np.ndarray) -> np.ndarray:
-        """Index of the physician holding each slot at each moment."""
+        """Index of the physician holding each slot at each moment (its first holder before anyone held it)."""
         key = self.physician_slot.astype(np.int64) * 10**11 + self.hired_at.astype(np.int64)
         query = slot.astype(np.int64) * 10**11 + moment.astype("datetime64[s]").astype(np.int64)
-        return np.maximum(np.searchsorted(key, query, side="right") - 1, 0)
+        # A moment before the slot's first hire (a booking made weeks before its physician joined) finds the
+        # previous slot's last physician, of another clinic and perhaps hired after the batch: keep it in its slot.
+        first = np.searchsorted(self.physician_slot, slot, side="left")
+        return np.maximum(np.searchsorted(key, query, side="right") - 1, first)
 
     def roster(self, moment: np.datetime64) -> np.ndarray:
         """Physicians employed at ``moment``."""

@@ -1,7 +1,7 @@
-"""Pure pieces of the generator: NPI check digits, ICD-10-CM chapters, partition seeds, JSON lines, time zones,
-coverage lookups, MRNs, decimals from cents, a hospital's registered patients and their age groups, bed planning
-(Erlang's loss formula, units merged by size, the occupancy band) and bed placement, the write-behind landing files
-and the shared memory arena in which workers hand chunks over."""
+"""Pure pieces of the generator: NPI check digits, the physician on duty in a slot, ICD-10-CM chapters, partition
+seeds, JSON lines, time zones, coverage lookups, MRNs, decimals from cents, a hospital's registered patients and
+their age groups, bed planning (Erlang's loss formula, units merged by size, the occupancy band) and bed placement,
+the write-behind landing files and the shared memory arena in which workers hand chunks over."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ import pyarrow.compute as pc
 import pytest
 import simple_icd_10_cm as icd
 
-from generators import adt, capacity, facilities, ratios, registration
-from generators.batch import Chunk, _hand_over
+from generators import adt, capacity, facilities, providers, ratios, registration, scheduling
+from generators.batch import Chunk, NetworkSpec, _hand_over, build_population
 from generators.clinical import CASE_MIX, COMORBIDITIES, PLANNED_READMISSION_CODE
 from generators.fastcodec import decimal_from_cents, iso_text, pick, repeated
 from generators.icd10 import LONG_TAIL_FILE, chapters, is_billable, long_tail, long_tail_from_package
 from generators.payers import Coverage
-from generators.providers import is_valid_npi, npi_check_digit
+from generators.providers import Physicians, is_valid_npi, npi_check_digit
 from generators.registration import Addresses, Moves, Patients, age_band, mrn
 from generators.seeds import partition_rng
 from generators.timeutil import iso_utc, skip_dst_gap, utc_seconds
@@ -444,3 +444,46 @@ def test_a_patient_whose_unit_is_full_goes_to_another_unit_then_another_hospital
     placed, unit = adt._place(candidate, site, day, day + 30)
     assert placed.tolist() == [True, True, True, False, True]
     assert [site.department_ids[u] for u in unit[:3]] == ["H001-CARD", "H001-MED", "H002-MED"]
+
+
+def test_the_physician_on_duty_before_a_slots_first_hire_is_that_slots_first_holder():
+    # Slot 0: physician 0 until 2026-02-05, then physician 1. Slot 1: physician 2 from 2023-11-05.
+    hired = np.array(["2003-09-15", "2026-02-05T06:24:06", "2023-11-05"], dtype="datetime64[s]")
+    staff = Physicians(
+        slot_department=np.array([0, 0]),
+        physician_slot=np.array([0, 0, 1]),
+        hired_at=hired,
+        left_at=np.array(["2026-02-05T06:24:06", "NaT", "NaT"], dtype="datetime64[s]"),
+        npi=np.array([1234567893, 1245319599, 1003000126]),
+        first_name=np.array(["A", "B", "C"], dtype=object),
+        last_name=np.array(["A", "B", "C"], dtype=object),
+        female=np.zeros(3, dtype=bool),
+    )
+    moments = np.array(["2023-10-01", "2024-01-10", "2025-06-01", "2026-03-01", "2023-10-01"], dtype="datetime64[s]")
+    # Before 2023-11-05 slot 1 had no one yet: its first holder, never slot 0's future hire (physician 1).
+    assert staff.on_duty(np.array([0, 0, 0, 0, 1]), moments).tolist() == [0, 0, 0, 1, 2]
+    assert staff.on_duty(np.array([1, 1]), moments[1:3]).tolist() == [2, 2]
+
+
+def test_appointments_booked_before_their_clinic_physician_was_hired_stay_in_that_clinic_and_registry():
+    # The 1m-patient network at seed 42 has a clinic slot first filled 2023-11-05, after January's earliest
+    # bookings: they went to the previous slot's physician hired in 2026, whom the 2024-25 registry lacks.
+    # Here every clinic slot's first holder joins 10 days after the start, before any replacement does.
+    start, end = dt.date(2024, 1, 1), dt.date(2024, 3, 31)
+    world = build_population(NetworkSpec(seed=7, patients=2_000, start_date=start), end, "America/Chicago")
+    staff, site = world.physicians, world.facilities
+    joined = np.datetime64(start, "s") + np.timedelta64(10, "D")
+    slot = staff.physician_slot
+    first = np.r_[True, slot[1:] != slot[:-1]]
+    replaced_later = np.r_[~first[1:], False] & (np.r_[staff.hired_at[1:], joined] > joined)
+    clinic = ~site.department_inpatient[staff.slot_department[slot]]
+    moved = first & clinic & (~np.r_[~first[1:], False] | replaced_later)
+    assert moved.sum() >= 5
+    staff.hired_at = np.where(moved, joined, staff.hired_at)
+    registry = set(providers.generate_physicians(staff, site, end, start).column("npi").to_pylist())
+    for hospital in range(site.hospital_ids.size):
+        booked = scheduling.generate_appointments(7, hospital, start, world.patients, site, staff, world.timezone)
+        assert (booked.booked_at < joined).any()
+        department = staff.slot_department[staff.physician_slot[booked.physician]]
+        assert (department == booked.department).all(), site.hospital_ids[hospital]
+        assert set(staff.npi[booked.physician].astype(str)) <= registry

@@ -2,8 +2,9 @@
 
 ``fakesnow.server()`` cannot be called twice in one process: it imports its ``fakesnow.server`` module inside
 the function, which replaces the package's ``server`` function by that module, so the second call (another test
-module in the same pytest worker) fails with "'module' object is not callable". This starts the same app the
-same way, however often it is called.
+module in the same pytest worker) fails with "'module' object is not callable". And every server of a process
+shares one in-memory database (``fakesnow.server.shared_fs``), so a second module would find the first one's
+tables. This starts the same app the same way, on a new empty emulator, however often it is called.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ def emulator_server() -> Iterator[dict]:
     """The emulator's app under uvicorn on a free loopback port; yields connector keyword arguments."""
     import uvicorn
 
-    app = import_module("fakesnow.server").app
+    module = import_module("fakesnow.server")
+    module.shared_fs = import_module("fakesnow.instance").FakeSnow()  # a new, empty emulator for this server
+    app = module.app
     with contextlib.closing(socket.socket()) as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -12,7 +12,8 @@ daily build command ``--rounds`` times, alternating the modes:
   the environment, the lists left out when loaded).
 - ``before`` (with ``--before DIR``, a checkout of the previous commit, e.g. ``git archive main | tar -x -C DIR``):
   that checkout's ``dbt_project`` with the command the flow ran then: ``build --exclude resource_type:snapshot
-  --vars '{tests_loaded_after: ...}'`` (the instant in ``--vars``, the seeds included).
+  --vars '{tests_loaded_after: ...}'`` (the instant in ``--vars``, the seeds included); with ``--before-command
+  current``, with this checkout's command (two projects, one command: e.g. the per-rule tests against ``checks``).
 
 Per run it prints the wall seconds, dbt's execution seconds (``run_results.json`` elapsed), so parse + setup =
 wall - execution, the nodes and node-seconds by resource type, and whether dbt re-parsed the whole project.
@@ -78,6 +79,11 @@ def main() -> None:
     parser.add_argument("batch_id")
     parser.add_argument("--before", type=Path, default=None, help="a checkout of the previous commit")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--before-command", choices=("vars", "current"), default="vars",
+        help="the before checkout's command: 'vars' (the instant in --vars, seeds included: before the fixed-cost "
+        "changes) or 'current' (this checkout's command: compare two projects)",
+    )  # fmt: skip
     arguments = parser.parse_args()
 
     from flows.transform import (
@@ -109,7 +115,8 @@ def main() -> None:
     def command(mode: str) -> tuple[list[str], dict[str, str]]:
         project, copy, target = modes[mode]
         base = {"HOSPITAL_WAREHOUSE_PATH": str(copy)}
-        if mode == "before":  # a new instant each run, as each day brings (one second earlier: the same rows)
+        if mode == "before" and arguments.before_command == "vars":
+            # a new instant each run, as each day brings (one second earlier: the same rows)
             instant = loaded_after - dt.timedelta(seconds=next(shifts))
             shifted = transform_vars("daily", full_refresh=False, loaded_after=instant)
             return ["build", "--exclude", "resource_type:snapshot", "--vars", shifted], base
@@ -121,7 +128,7 @@ def main() -> None:
     for mode, (project, copy, target) in modes.items():  # warm-up: each mode reaches its steady state
         args, env = command(mode)
         run_build(mode, project, copy, target, args, env)
-        if mode == "after":
+        if mode == "after" or arguments.before_command == "current":
             (target / LISTS_STAMP).write_text(lists_fingerprint(project), encoding="utf-8")
     runs = []
     for round_no in range(arguments.rounds):

@@ -157,7 +157,8 @@ def run_dbt(
         status = str(getattr(node_result.status, "value", node_result.status)).lower()
         statuses[status] = statuses.get(status, 0) + 1
         if status in _FAILED:
-            failed.append(f"{node_result.node.resource_type} {node_result.node.name} ({status})")
+            rules = failing_rules(node_result.node, warehouse) if status == "fail" else ""
+            failed.append(f"{node_result.node.resource_type} {node_result.node.name} ({status}{rules})")
             lock_failure = lock_failure or _LOCK_TEXT in str(node_result.message or "").lower()
     outcome = DbtOutcome(command, statuses, tuple(failed), seconds)
     if lock_failure:
@@ -172,6 +173,23 @@ def run_dbt(
             "and re-run the batch"
         )
     return outcome
+
+
+def failing_rules(node: Any, warehouse: Path | WarehouseResource | dict) -> str:
+    """``": not_null(mrn) 3 rows; ..."`` for a failed ``checks`` test (dbt_project/macros/tests/checks.sql), read from
+    the table its failure stored (rule names and counts, never a value); empty for any other node or when the
+    table cannot be read (the node is still named)."""
+    metadata = getattr(node, "test_metadata", None)
+    relation = getattr(node, "relation_name", None)
+    if getattr(metadata, "name", None) != "checks" or not relation:
+        return ""
+    try:
+        with as_resource(warehouse).session() as session:
+            # the relation is dbt's own rendering of the test's failures table (manifest), not user input
+            rows = session.rows(f"select rule_name, failing_rows from {relation} order by rule_name")  # noqa: S608
+    except Exception:  # naming the rules is a courtesy; the failure itself is already reported
+        return ""
+    return (": " + "; ".join(f"{name} {count} rows" for name, count in rows)) if rows else ""
 
 
 def _reporter(project_dir: Path, target_path: Path) -> NodeTaskReporter | None:
@@ -266,6 +284,8 @@ def _first_line(text: str) -> str:
 _TASK_TYPES = frozenset({"model", "seed", "snapshot"})
 _TEST_TYPES = frozenset({"test", "unit_test"})
 _LOG_LEVELS = {"info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+#: How a failing `checks` test's line starts (dbt_project/macros/policy/test_materialization.sql).
+_RULES_LINE = "failing rules of "
 
 
 def _dbt_node() -> None:
@@ -280,6 +300,7 @@ class _NodeRun:
     task_run_id: Any = None
     status: str | None = None
     tests: dict[str, tuple[str, int]] = field(default_factory=dict)  # test name -> (status, failing rows)
+    rules: dict[str, str] = field(default_factory=dict)  # test name -> its failing rules (a `checks` test)
     done: bool = False
 
 
@@ -376,8 +397,13 @@ class NodeTaskReporter:
             level = _LOG_LEVELS[event.info.level]
             if kind in _TASK_TYPES:
                 self._logger(unique_id).log(level, "%s", event.info.msg)
-            elif level > logging.INFO:  # a test's warning or failure, on its model's task run (else the command's)
+            elif level > logging.INFO or event.info.msg.startswith(_RULES_LINE):
+                # a test's warning, failure or failing rules: on its model's task run (else the command's)
                 parent = self._test_parent(unique_id)
+                if parent is not None and event.info.msg.startswith(_RULES_LINE):
+                    rules = event.info.msg.split(": ", 1)[-1]
+                    self._runs.setdefault(parent, _NodeRun(parent.split(".", 1)[0] + " " + parent.rsplit(".", 1)[-1]))
+                    self._runs[parent].rules[info.node_name] = rules
                 (self._logger(parent) if parent in self._runs else self._run_logger).log(level, "%s", event.info.msg)
 
     def _load_manifest(self) -> None:
@@ -469,9 +495,14 @@ def _node_task():
 def _summary(run: _NodeRun, not_run: int) -> tuple[str, bool]:
     """The final state's message (names and counts only, never a value) and whether the task run failed."""
     own = run.status or "not finished"
-    failed_tests = [f"{name} ({rows} rows)" if status == "fail" else f"{name} ({status})"
-                    for name, (status, rows) in sorted(run.tests.items()) if status in _FAILED]  # fmt: skip
-    warned = [f"{name} ({rows} rows)" for name, (status, rows) in sorted(run.tests.items()) if status == "warn"]
+
+    def rows(name: str, count: int) -> str:
+        return f"{count} rows: {run.rules[name]}" if name in run.rules else f"{count} rows"
+
+    failed_tests = [f"{name} ({rows(name, count)})" if status == "fail" else f"{name} ({status})"
+                    for name, (status, count) in sorted(run.tests.items()) if status in _FAILED]  # fmt: skip
+    warned = [f"{name} ({rows(name, count)})"
+              for name, (status, count) in sorted(run.tests.items()) if status == "warn"]  # fmt: skip
     passed = sum(1 for status, _ in run.tests.values() if status in ("pass", "success"))
     parts = [f"{run.name}: {own}"]
     if run.tests:

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from dbt.cli.main import dbtRunnerResult
 
 from flows.contracts.registry import load_registry
 from generators.batch import NetworkSpec, generate_daily, generate_initial
 from generators.clinical import EXPIRED_DISPOSITION, PLANNED_READMISSION_CODE, TRANSFER_DISPOSITION
-from tests.integration.dbtkit import copy_project, duckdb_target, invoke, load, query
+from tests.integration.dbtkit import PROJECT, copy_project, duckdb_target, invoke, load, query
 
 pytestmark = pytest.mark.integration
 
@@ -169,6 +170,18 @@ def test_every_node_of_every_dbt_command_passes(integration_run, step) -> None:
     assert {node: status for node, status in results.items() if status not in PASSED} == {}
 
 
+def yaml_rules(model: str) -> list[dict]:
+    """The rules of a model's ``checks_<model>`` test, as its YAML states them."""
+    for path in (PROJECT / "models").rglob("*.yml"):
+        for node in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []):
+            if node["name"] == model:
+                for test in node.get("data_tests", []):
+                    body = test.get("checks") if isinstance(test, dict) else None
+                    if body and body.get("name") == f"checks_{model}":
+                        return body["arguments"]["rules"]
+    return []
+
+
 def test_build_runs_the_integration_models_snapshots_and_unit_tests(integration_run) -> None:
     nodes = statuses(integration_run.results["initial_build"])
     names = {node.split(".")[-1] for node in nodes}
@@ -176,10 +189,13 @@ def test_build_runs_the_integration_models_snapshots_and_unit_tests(integration_
     assert names >= set(SNAPSHOTS)
     unit = {node.split(".")[-1] for node in statuses(integration_run.results["unit"])}
     assert unit == UNIT_TESTS
-    # The snapshots' keys are tested unique in their source models before the snapshot reads them.
-    unique_keys = [node for node in nodes if node.startswith("test.") and ".unique_int_" in node]
-    for source in ("int_patients_joined_to_coverage_mrn", "int_claims_pivoted_claim_id", "int_physicians_rostered"):
-        assert any(source in node for node in unique_keys), source
+    # The snapshots' keys are tested unique in their source models (a `unique` rule of each model's checks test)
+    # before the snapshot reads them.
+    for model, key in (("int_patients_joined_to_coverage", "mrn"), ("int_claims_pivoted", "claim_id"),
+                       ("int_physicians_rostered", "npi")):  # fmt: skip
+        assert any(node.startswith(f"test.hospital.checks_{model}.") for node in nodes), model
+        rules = yaml_rules(model)
+        assert {"unique": key} in rules, (model, rules)
 
 
 def test_snapshot_rerun_on_unchanged_data_adds_no_rows(integration_run) -> None:
@@ -257,7 +273,7 @@ def failure_tables(warehouse: Path) -> set[str]:
 def test_failing_rows_are_stored_only_while_a_test_fails(integration_run, tmp_path) -> None:
     """A test of a model without PHI (the census) stores its failing rows when it fails, a passing test stores
     nothing, and the table goes once the test passes again; a failing test of a PHI model (readmission pairs)
-    stores nothing at all."""
+    stores no row of the model: only its `checks` test's rule names and counts."""
     warehouse = tmp_path / "census.duckdb"
     shutil.copyfile(integration_run.warehouse, warehouse)
     project = integration_run.warehouse.parent / "dbt_project"
@@ -268,8 +284,17 @@ def test_failing_rows_are_stored_only_while_a_test_fails(integration_run, tmp_pa
                                f"order by {order} limit 1")  # fmt: skip
     with duckdb_target(warehouse):
         phi = invoke(project, tmp_path, "test", "--select", "int_readmissions_paired")
-        assert any(str(item.status) in {"fail", "warn"} for item in phi.result.results)
-        assert failure_tables(warehouse) == set()  # PHI: never stored, failing or not
+        phi_failed = {item.node.alias for item in phi.result.results if str(item.status) in {"fail", "warn"}}
+        assert phi_failed == {"checks_int_readmissions_paired"}, phi_failed
+        # PHI: no row of the model is stored; the checks test's table holds rule names and counts only.
+        assert failure_tables(warehouse) == phi_failed
+        with duckdb.connect(str(warehouse)) as connection:
+            columns = [row[0] for row in connection.execute(
+                "describe test_failures.checks_int_readmissions_paired").fetchall()]  # fmt: skip
+            rules = connection.execute("select * from test_failures.checks_int_readmissions_paired").fetchall()
+            connection.execute("drop table test_failures.checks_int_readmissions_paired")
+        assert columns == ["rule_name", "failing_rows"]
+        assert ("unique(index_admission_id)", 1) in rules, rules
         failing = invoke(project, tmp_path, "test", "--select", "int_census_counted")
         stored = failure_tables(warehouse)
         with duckdb.connect(str(warehouse)) as connection:

@@ -202,15 +202,17 @@ def test_daily_builds_test_the_large_models_on_the_days_rows_and_full_builds_on_
     scoped = {
         name for name, sql in daily.items() if "in_scope where _loaded_at >" in sql or "where _loaded_at >" in sql
     }
-    assert any(name.startswith("unique_stg_billing__charges") for name in scoped)
-    assert any(name.startswith("unique_fct_charges") for name in scoped)
-    for model in ("fct_claims", *INTEGRATION):
-        assert any(name.startswith(f"not_null_{model}_") for name in scoped), model
+    # Each model's rules run as one `checks` test (macros/tests/checks.sql), on the day's rows of the large models.
+    assert {"checks_stg_billing__charges", "checks_fct_charges", "checks_fct_claims"} <= scoped, scoped
+    for model in INTEGRATION:
+        assert f"checks_{model}" in scoped, model
     # Coverage sequencing is tested per re-sequenced patient: every period of a patient with a new row.
-    sequenced = daily["unique_int_coverage_periods_sequenced_coverage_id"]
+    sequenced = daily["checks_int_coverage_periods_sequenced"]
     assert "where mrn in (select mrn from" in sequenced, sequenced
-    small = ("unique_dim_", "not_null_dim_", "unique_stg_facilities", "not_null_stg_facilities")
+    assert "unique(coverage_id)" in sequenced, sequenced
+    small = ("checks_dim_", "defect_checks_dim_", "checks_stg_facilities", "defect_checks_stg_facilities")
     assert not any(name.startswith(small) for name in scoped)  # small tables: every row, every day
+    assert any(name.startswith(small) for name in daily)  # ... and they are tested
     for result in (marts.runs["incremental"][0], marts.runs["full"][0]):
         assert not any("_loaded_at >" in sql for sql in compiled_tests(result).values())
 
@@ -238,9 +240,13 @@ def test_daily_scoped_tests_fail_on_a_bad_new_row_and_leave_older_rows_out(marts
     after = utc_now()
     select = ["--select", "stg_billing__charges"]
     caught = build(marts.root / "dbt_project", tmp_path, warehouse, *select, tests_loaded_after=before, command="test")
+    # The failure names the rule and its count, from the failures table (rule names and counts, no value).
+    stored = query(warehouse, "select rule_name, failing_rows from test_failures.defect_checks_stg_billing__charges")
     skipped = build(marts.root / "dbt_project", tmp_path, warehouse, *select, tests_loaded_after=after, command="test")
     failed = {item.node.name for item in caught.result.results if item.status == "fail"}
-    assert any(name.startswith("accepted_range_stg_billing__charges_charge_amount_usd") for name in failed), failed
+    assert failed == {"defect_checks_stg_billing__charges"}, failed
+    assert ("accepted_range(charge_amount_usd)", 1) in stored, stored
+    assert all(count == 1 for _, count in stored), stored  # the one new row only, not the history's
     assert skipped.success and all(item.status == "pass" for item in skipped.result.results)
 
 

@@ -137,7 +137,8 @@ def test_a_warning_test_is_named_on_its_models_task_run(node_tasks: NodeTasks) -
     by_name = {run.name: run for run in node_tasks.warned}
     hospitals = by_name["model stg_facilities__hospitals"]
     message = hospitals.state.message
-    assert "accepted_values_stg_facilities__hospitals_hospital_type" in message, message
+    # The model's checks test, with the failing rule and its row count (macros/tests/checks.sql).
+    assert "checks_stg_facilities__hospitals (1 rows: accepted_values(hospital_type) 1 rows)" in message, message
     assert ("1 warned" in message and hospitals.state.is_completed()) or (
         "1 failed" in message and hospitals.state.is_failed()
     ), (hospitals.state, message)

@@ -139,7 +139,8 @@ def test_dbt_build_runs_every_seed_model_and_test_and_clean_data_passes_at_error
     kinds = [item.node.resource_type for item in dbt_run.build.result.results]
     assert kinds.count("model") == STAGING_MODELS
     assert kinds.count("seed") == LISTS
-    assert kinds.count("test") > 100
+    # Every staging model's rules run as a `checks` test (one query per model; macros/tests/checks.sql).
+    assert len({name for name in results if name.startswith("checks_stg_")}) == STAGING_MODELS
     not_passed = {name: status for name, status in results.items() if status not in {"success", "pass"}}
     unexplained = {name: status for name, status in not_passed.items()
                    if not (status == "warn" and name in KNOWN_CLEAN_WARNINGS)}  # fmt: skip
@@ -170,17 +171,23 @@ def test_staging_has_one_row_per_key_for_every_model(dbt_run) -> None:
         assert rows == distinct > 0, model
 
 
-def test_no_phi_model_has_stored_test_failures(dbt_run) -> None:
+def test_no_row_of_a_phi_model_is_stored_with_test_failures(dbt_run) -> None:
     # Failing rows are stored only while a test fails (macros/policy/test_materialization.sql): none when clean.
     assert dbt_run.clean["failure_tables"] == []
     tables = {name for (name,) in dbt_run.defects["failure_tables"]}
     failed = {item.node.alias for item in dbt_run.defect_test.result.results if str(item.status) in {"warn", "fail"}}
     assert tables <= failed  # only tests that warned or failed
-    leaked = {table for table in tables for model in PHI_MODELS if model[:25] in table}
-    assert leaked == set()
-    # The defect run failed tests on PHI models (warnings), and still nothing of theirs was stored.
+    # A PHI model's failures are stored only as its `checks` test's rule names and counts, never a row.
+    of_phi = {table for table in tables for model in PHI_MODELS if model[:25] in table}
+    assert all(table.startswith(("checks_", "defect_checks_", "warn_checks_")) for table in of_phi), of_phi
+    columns = query(dbt_run.warehouse, "select table_name, list(column_name order by ordinal_position) "
+                                       "from information_schema.columns where table_schema = 'test_failures' "
+                                       "group by table_name")  # fmt: skip
+    assert all(names == ["rule_name", "failing_rows"] for table, names in columns if table in of_phi), columns
+    # The defect run failed tests on PHI models (warnings), and what was stored of them names rules only.
     warned = {name for name, status in statuses(dbt_run.defect_test).items() if status == "warn"}
     assert any(model in name for name in warned for model in PHI_MODELS)
+    assert of_phi
 
 
 def truth_count(run: DbtRun, source: str, defect: str) -> int:
@@ -204,8 +211,9 @@ def test_defects_warn_without_errors_and_staging_keeps_defect_rows(dbt_run) -> N
     shouty_raw, unknown_staged = dbt_run.defects["specialties"][0]
     assert shouty_raw > 0 and truth_count(dbt_run, "provider_registry__physicians", "stray_whitespace_case") > 0
     assert unknown_staged == 0
-    # Duplicated rows are deduplicated: the primary keys stay unique.
-    assert all(status == "pass" for name, status in results.items() if name.startswith("unique_stg_"))
+    # Duplicated rows are deduplicated: the primary keys stay unique (the `unique` rules of each model's checks,
+    # with every other rule a defect cannot fail).
+    assert all(status == "pass" for name, status in results.items() if name.startswith("checks_stg_"))
 
 
 def test_dbt_docs_generate_writes_the_site_into_the_given_folder(dbt_run) -> None:

@@ -83,6 +83,9 @@ def test_a_models_task_run_summarises_its_tests_by_name_and_count_only():
         "model fct_charges: success; 4 tests: 1 passed; 1 warned: not_null_fct_charges_mrn (3 rows); "
         "2 failed: accepted_range_fct_charges_amount (2 rows), relationships_fct_charges_x (error)"
     )
+    # A `checks` test names its failing rules with their counts (the line its materialization logs).
+    run.rules = {"accepted_range_fct_charges_amount": "accepted_range(amount) 2 rows"}
+    assert "2 failed: accepted_range_fct_charges_amount (2 rows: accepted_range(amount) 2 rows)," in _summary(run, 0)[0]
     passed = _NodeRun("seed specialties", status="success", tests={"unique_specialties_code": ("pass", 0)})
     assert _summary(passed, not_run=0) == ("seed specialties: success; 1 tests: 1 passed", False)
     errored = _NodeRun("model dim_dates", status="error")

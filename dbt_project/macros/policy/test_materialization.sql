@@ -12,6 +12,8 @@
 
     Snowflake: dbt-snowflake's `test` materialization calls `materialization_test_default()`, which resolves to
     this one (the root project's macros come first).
+
+    A failing `checks` test (macros/tests/checks.sql) also logs its failing rules with their counts.
 -#}
 {%- materialization test, default -%}
 
@@ -31,8 +33,17 @@
     {{ get_test_sql(sql_with_limit, fail_calc, warn_if, error_if, limit=none) }}
   {%- endcall %}
 
+  {% set outcome = load_result('main')['table'].rows[0] %}
+  {% if (outcome['should_warn'] or outcome['should_error']) and (model.get('test_metadata') or {}).get('name') == 'checks' %}
+    {#- Which rules failed, by name and count (never a value): in dbt's log, the node's task run and the stage's
+        error (flows/dbt_runner.py reads this line). The test query runs once more, for a failing test only. -#}
+    {% set failing = run_query(sql) %}
+    {% set named = [] %}
+    {% for row in failing.rows %}{% do named.append(row[0] ~ ' ' ~ row[1] ~ ' rows') %}{% endfor %}
+    {{ log('failing rules of ' ~ model['name'] ~ ': ' ~ named | join('; '), info=True) }}
+  {% endif %}
+
   {% if should_store_failures() %}
-    {% set outcome = load_result('main')['table'].rows[0] %}
     {% set identifier = model['alias'] %}
     {% set old_relation = adapter.get_relation(database=database, schema=schema, identifier=identifier) %}
     {% if old_relation %}

@@ -203,11 +203,27 @@ def _run_flow(flow: Any, verbose: bool, dbt_node_tasks: bool | None, **parameter
     prepare_prefect_environment()
     node_tasks = _node_tasks(dbt_node_tasks)  # before a temporary server sets PREFECT_API_URL
     quiet_console(verbose)
-    with stop_on_signals() as stopped, prefect_api():
+    with stop_on_signals() as stopped, prefect_api(while_starting=import_stage_modules):
         state = flow(**parameters, dbt_node_tasks=node_tasks, return_state=True)
     if stopped.signal is not None:
         _print_interrupted(stopped.signal)
     return state
+
+
+#: The stages' heavy imports, each first needed inside the flow: GX (the gates), dbt and prefect-dbt (transform),
+#: matplotlib and the Hyper API (publish). ~8 s of a run's flow time on 2 cores (docs/benchmarks.md, "Run").
+STAGE_MODULES = ("expectations.checkpoints", "prefect_dbt", "dbt.cli.main", "reports.charts", "pantab")
+
+
+def import_stage_modules() -> None:
+    """Import the stages' heavy modules now: called while a temporary Prefect server starts (15-20 s on one core),
+    so the flow does not pay for them later. An import that fails here is left to its stage to report."""
+    import importlib
+
+    adapter = "dbt.adapters.snowflake" if os.environ.get("HOSPITAL_WAREHOUSE") == "snowflake" else "dbt.adapters.duckdb"
+    for name in (*STAGE_MODULES, adapter):
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
 
 
 def checked_batch(batch: str | None, settings: Settings) -> str | None:

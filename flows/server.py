@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 #: How long a temporary server may take to answer (it is slow to start on a busy machine).
@@ -62,8 +62,12 @@ def server_command(port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def temporary_server(log_file: Path | None = None) -> Iterator[str]:
-    """Start a temporary Prefect server for the block and point this process's Prefect client at it."""
+def temporary_server(log_file: Path | None = None, while_starting: Callable[[], object] | None = None) -> Iterator[str]:
+    """Start a temporary Prefect server for the block and point this process's Prefect client at it.
+
+    ``while_starting`` is called once the server process is started, before waiting for it to answer (the server
+    takes 15-20 s to start, on one core): work the command needs anyway, done in that wait (its errors are
+    ignored: whatever needs that work later reports them)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     port = _free_port()
@@ -78,6 +82,9 @@ def temporary_server(log_file: Path | None = None) -> Iterator[str]:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        if while_starting is not None:
+            with contextlib.suppress(Exception):
+                while_starting()
         while not _healthy(api_url):
             if process.poll() is not None:
                 raise ServerStartError(
@@ -132,13 +139,14 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def prefect_api() -> Iterator[str | None]:
-    """The API of ``PREFECT_API_URL`` when set (yields it), else a temporary server for the block."""
+def prefect_api(while_starting: Callable[[], object] | None = None) -> Iterator[str | None]:
+    """The API of ``PREFECT_API_URL`` when set (yields it), else a temporary server for the block
+    (``while_starting``: see :func:`temporary_server`; not called when the API is already there)."""
     from prefect.settings import PREFECT_API_URL
 
     configured = PREFECT_API_URL.value()
     if configured:
         yield configured
         return
-    with temporary_server() as api_url:
+    with temporary_server(while_starting=while_starting) as api_url:
         yield api_url

@@ -127,6 +127,37 @@ def lists_fingerprint(project_dir: Path) -> str:
     return digest.hexdigest()
 
 
+#: Written into dbt's target folder after a build whose unit tests all ran and passed: ``unit_tests_fingerprint``.
+UNIT_TESTS_STAMP = "unit_tests.sha256"
+#: dbt's selector of the unit tests.
+UNIT_TESTS = "resource_type:unit_test"
+_NOT_PROJECT = frozenset({"target", "logs", "dbt_packages", "__pycache__", ".user.yml"})
+
+
+def unit_tests_fingerprint(project_dir: Path, resource: WarehouseResource) -> str:
+    """SHA-256 over what a unit test's verdict depends on: every file of the project (the models' SQL, macros, the
+    YAML holding the unit tests and their fixture rows, seeds, dbt_project.yml, profiles.yml), the versions of dbt
+    and its adapters, and dbt's target. Not the warehouse's data: a unit test runs on its own fixture rows."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256(f"target {resource.dbt_target}\n".encode())
+    for package in ("dbt-core", "dbt-duckdb", "dbt-snowflake"):
+        try:
+            digest.update(f"{package} {version(package)}\n".encode())
+        except PackageNotFoundError:
+            digest.update(f"{package} -\n".encode())
+    for path in sorted(project_dir.rglob("*")):
+        relative = path.relative_to(project_dir)
+        if path.is_file() and not _NOT_PROJECT.intersection(relative.parts):
+            digest.update(f"{relative.as_posix()}\n".encode() + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _stamped(path: Path, fingerprint: str) -> bool:
+    return path.is_file() and path.read_text(encoding="utf-8").strip() == fingerprint
+
+
 def lists_loaded(project_dir: Path, target: Path, warehouse: Path | WarehouseResource | dict) -> bool:
     """True when the warehouse holds the lists as the project has them now: the last build that loaded them
     stamped this fingerprint, and every seed's table exists (a warehouse restored or rebuilt elsewhere reloads).
@@ -136,8 +167,7 @@ def lists_loaded(project_dir: Path, target: Path, warehouse: Path | WarehouseRes
     resource = as_resource(warehouse)
     if resource.kind != "duckdb" or os.environ.get("DBT_TARGET", "duckdb") != "duckdb":
         return False
-    stamp = target / LISTS_STAMP
-    if not stamp.is_file() or stamp.read_text(encoding="utf-8").strip() != lists_fingerprint(project_dir):
+    if not _stamped(target / LISTS_STAMP, lists_fingerprint(project_dir)):
         return False
     seeds = {path.stem for path in (project_dir / "seeds").rglob("*.csv")}
     if not resource.exists():
@@ -214,16 +244,27 @@ def dbt_build(
     node_tasks: bool = True,
 ) -> DbtOutcome:  # fmt: skip
     """Run ``dbt build``; its nodes appear as tasks nested under this one. A daily build (one with the daily test
-    scope) leaves the lists out when the warehouse holds them as they are (``lists_loaded``): they change only
-    with the project, and a changed list is loaded by the next run."""
+    scope) leaves out what only the project can change when it is unchanged: the lists when the warehouse holds
+    them as they are (``lists_loaded``), and the unit tests when they passed on this very project, dbt and target
+    (``unit_tests_fingerprint``; they test the SQL on fixture rows, not the day's data). A changed list, model or
+    macro brings them back on the next run; a full build always runs them."""
     dbt_vars, environment = scope_environment(vars_yaml)
-    lists = not environment[SCOPE_ENV] or not lists_loaded(Path(project_dir), Path(target), warehouse)
-    exclude = as_resource(warehouse).dbt_excludes
+    project, resource = Path(project_dir), as_resource(warehouse)
+    daily = bool(environment[SCOPE_ENV])
+    lists = not daily or not lists_loaded(project, Path(target), warehouse)
+    units_fingerprint = unit_tests_fingerprint(project, resource)
+    unit_tests = UNIT_TESTS not in resource.dbt_excludes and not (
+        daily and _stamped(Path(target) / UNIT_TESTS_STAMP, units_fingerprint)
+    )
+    exclude = (*resource.dbt_excludes, *(() if unit_tests or UNIT_TESTS in resource.dbt_excludes else (UNIT_TESTS,)))
     args = build_args(full_refresh=full_refresh, vars_yaml=dbt_vars, lists=lists, exclude=exclude)
-    fingerprint = lists_fingerprint(Path(project_dir))
+    fingerprint = lists_fingerprint(project)
     outcome = _dbt_call(args, project_dir, warehouse, target, logs, node_tasks, environment)
-    if lists:  # the build loaded the lists and every node passed (else run_dbt raised)
+    # Every node passed (else run_dbt raised): stamp what this build loaded and tested.
+    if lists:
         (Path(target) / LISTS_STAMP).write_text(fingerprint, encoding="utf-8")
+    if unit_tests:
+        (Path(target) / UNIT_TESTS_STAMP).write_text(units_fingerprint, encoding="utf-8")
     return outcome
 
 

@@ -74,6 +74,8 @@ def test_daily_builds_leave_unchanged_lists_out_and_keep_the_tests_from_models_t
     daily = run(DAILY_VARS)
     assert "seed" not in daily, daily.get("seed")
     assert len(daily["model"]) == len(first["model"])  # every model is still built
+    # The unit tests passed on this very project in the first build: a daily build leaves them out.
+    assert first.get("unit_test") and "unit_test" not in daily, daily.get("unit_test")
     # A relationships test from a model to a list (here staging admissions to admission_types) still runs; only the
     # tests on the lists alone are left out.
     # (The rule is one of staging admissions' `checks`: that test depends on the list and still runs.)
@@ -138,3 +140,18 @@ def test_lists_are_judged_only_on_the_duckdb_target(build, monkeypatch) -> None:
     assert lists_loaded(project, target, warehouse)
     monkeypatch.setenv("DBT_TARGET", "snowflake")  # dbt would build elsewhere: the DuckDB file says nothing of it
     assert not lists_loaded(project, target, warehouse)
+
+
+def test_a_changed_model_brings_the_unit_tests_back_into_the_next_daily_build(build) -> None:
+    project, _, _, run = build
+    _lists_as_built(build)
+    assert "unit_test" not in run(DAILY_VARS)
+    model = project / "models" / "integration" / "readmissions" / "int_readmissions_paired.sql"
+    original = model.read_text(encoding="utf-8")
+    model.write_text(original + "\n-- a change to the model\n", encoding="utf-8")
+    try:
+        changed = run(DAILY_VARS)
+        assert any(uid.split(".")[-1].startswith("test_int_readmissions") for uid in changed.get("unit_test", []))
+        assert "unit_test" not in run(DAILY_VARS)  # passed on the changed project: left out again
+    finally:
+        model.write_text(original, encoding="utf-8")

@@ -19,10 +19,12 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import os
 import re
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +33,7 @@ import pyarrow as pa
 
 from flows.contracts.quality import CheckpointOutcome
 from flows.warehouse.resource import WarehouseResource, as_resource
-from reports.charts import CHARTS, save_chart
+from reports.charts import CHARTS
 from reports.deidentify import check_table
 from reports.extracts import (
     DEFAULT_MODELS_DIR,
@@ -51,6 +53,7 @@ from reports.grains import share_text, view_spec
 from reports.html import ChartImage, format_period, kpi_tiles, period_of, render_report
 from reports.kpis import BY_KEY
 from reports.marts import CATALOGUE, KPI_MARTS, MartSpec, read_marts
+from reports.rendering import ChartJob, ChartPainter
 from reports.views import Publication, publish_marts
 
 RUNS = "runs"
@@ -167,31 +170,45 @@ def write_publication(
     dbt_docs_url: str | None,
     dbt_target_dir: Path | None,
     dbt_models_dir: Path | None,
+    processes: int = 1,
 ) -> dict:
-    """Write extracts, dictionary, charts and the page into ``staging``; return the manifest (also written)."""
-    marts = read_marts(warehouse_path)
-    if not any(spec.name in marts.frames for spec in KPI_MARTS):
-        raise PublishError(
-            f"Warehouse {as_resource(warehouse_path).label} has no KPI mart (schema marts): build the dbt marts "
-            "before publishing; the latest report is unchanged."
-        )
-    publication = publish_marts(marts.frames)
-    published = publication.tables
-    tables = {name: arrow_table(name, frame, CATALOGUE[name]) for name, frame in published.items()}
-    for name, table in tables.items():
-        write_extract(table, staging / "extracts", name)
-    write_hyper(tables, staging / "extracts" / HYPER_FILE)
+    """Write extracts, dictionary, charts and the page into ``staging``; return the manifest (also written).
 
-    period = format_period(period_of(published))
-    images, charts = [], {}
-    for chart, view in publication.views.items():
-        figure = CHARTS[chart].plot(view.frame, grain=view.note, period=period, run_id=run_id)
-        png, _ = save_chart(figure, staging / "charts", chart)
-        charts[chart] = arrow_table(f"chart_{chart}", view.frame, view.spec)
-        write_csv(charts[chart], staging / "charts" / f"{chart}.csv")
-        images.append(ChartImage(chart, view.mart, figure.get_suptitle(), png, view.note.grain.label))
-    docs = load_docs(dbt_target_dir, dbt_models_dir)
-    write_data_dictionary(data_dictionary(_dictionary_tables(publication, tables, charts), docs), staging / "extracts")
+    Charts are drawn in ``processes`` worker processes besides this one (reports/rendering.py), the Hyper file
+    is written and read back in a thread (its work is done by the hyperd process), while this process writes the
+    other extracts; the files are the same as drawn one after the other. The Hyper file's audit findings are
+    returned in the manifest's private ``_audited`` entry (with the digest of the file they are about), which
+    ``audit`` uses instead of reading the file a second time, and which is not written.
+    """
+    with ChartPainter(processes) as painter, ThreadPoolExecutor(1, thread_name_prefix="hyper") as hyper_thread:
+        marts = read_marts(warehouse_path)
+        if not any(spec.name in marts.frames for spec in KPI_MARTS):
+            raise PublishError(
+                f"Warehouse {as_resource(warehouse_path).label} has no KPI mart (schema marts): build the dbt marts "
+                "before publishing; the latest report is unchanged."
+            )
+        publication = publish_marts(marts.frames)
+        published = publication.tables
+        period = format_period(period_of(published))
+        jobs = [ChartJob(chart, view.frame, view.note, period, run_id) for chart, view in publication.views.items()]
+        painter.submit(jobs, staging / "charts")
+        tables = {name: arrow_table(name, frame, CATALOGUE[name]) for name, frame in published.items()}
+        hyper = hyper_thread.submit(_write_and_audit_hyper, tables, staging / "extracts" / HYPER_FILE)
+        for name, table in tables.items():
+            write_extract(table, staging / "extracts", name)
+        views = publication.views
+        charts = {chart: arrow_table(f"chart_{chart}", view.frame, view.spec) for chart, view in views.items()}
+        for chart, table in charts.items():
+            write_csv(table, staging / "charts" / f"{chart}.csv")
+        docs = load_docs(dbt_target_dir, dbt_models_dir)
+        dictionary = data_dictionary(_dictionary_tables(publication, tables, charts), docs)
+        write_data_dictionary(dictionary, staging / "extracts")
+        drawn = painter.drawn()
+        hyper_digest, hyper_problems = hyper.result()
+    images = [
+        ChartImage(chart, view.mart, drawn[chart].title, drawn[chart].png, view.note.grain.label)
+        for chart, view in publication.views.items()
+    ]
     loaded = "unknown" if marts.loaded_at is None else f"{marts.loaded_at:%Y-%m-%d %H:%M} UTC"
     freshness = f"newest raw data loaded {loaded}; data up to {period.split(' to ')[-1]}"
     render_report(
@@ -228,7 +245,17 @@ def write_publication(
         "files": {name: sha256(staging / name) for name in files},
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return manifest
+    return {**manifest, AUDITED: {f"extracts/{HYPER_FILE}": (hyper_digest, hyper_problems)}}
+
+
+#: The manifest's private entry (never written): findings of checks done while writing, by file and digest.
+AUDITED = "_audited"
+
+
+def _write_and_audit_hyper(tables: dict[str, pa.Table], path: Path) -> tuple[str, list[str]]:
+    """Write the Hyper file, then read it back as a Tableau user would and check it (``_audit_hyper``)."""
+    write_hyper(tables, path)
+    return sha256(path), _audit_hyper(f"extracts/{path.name}", path, sorted(tables))
 
 
 def png_text_keys(path: Path) -> list[bytes]:
@@ -283,7 +310,11 @@ def audit(staging: Path, manifest: dict) -> list[str]:
             problems += check_table(name, frame.replace("", None), CATALOGUE.get(Path(name).name[: -len(".csv.gz")]))
             problems += audit_text(name, gzip.decompress(path.read_bytes()).decode("utf-8"))
         elif name.endswith(".hyper"):
-            problems += _audit_hyper(name, path, manifest["tables"])
+            # Read back while it was written (write_publication); read again if it changed since.
+            digest, found = manifest.get(AUDITED, {}).get(name, (None, None))
+            if digest is None or digest != sha256(path):
+                found = _audit_hyper(name, path, manifest["tables"])
+            problems += found
         elif name.endswith((".html", ".svg", ".json", ".csv")):
             text = path.read_text(encoding="utf-8")
             problems += audit_text(name, text)
@@ -328,6 +359,11 @@ def _audit_hyper(name: str, path: Path, tables: list[str]) -> list[str]:
     return problems
 
 
+def default_processes() -> int:
+    """Chart-drawing processes besides this one: one when this process may run on a second core, else none."""
+    return 1 if len(os.sched_getaffinity(0)) > 1 else 0
+
+
 def switch_link(reports_dir: Path, name: str, target: Path) -> None:
     """Point ``reports_dir/name`` at ``target`` atomically (a new link renamed over the old one)."""
     link = reports_dir / name
@@ -351,6 +387,7 @@ def publish(
     dbt_target_dir: Path | None = None,
     dbt_models_dir: Path | None = DEFAULT_MODELS_DIR,
     staging_hook: Callable[[Path], None] | None = None,
+    processes: int | None = None,
 ) -> PublishResult:
     """Publish the de-identified report and BI extracts of one run, only if every checkpoint passed.
 
@@ -358,9 +395,10 @@ def publish(
     returns. ``dbt_target_dir`` (a folder with ``manifest.json``, e.g. the dbt docs folder) gives the data
     dictionary its descriptions, else the YAML under ``dbt_models_dir``. ``staging_hook`` is called with the
     staging folder once everything is written and before the audit (extensions and tests; an exception from it
-    aborts the publication). Raises PublishRefused before writing anything if a checkpoint failed or none ran,
-    PublishAuditFailed if the staged files break a rule, PublishError if writing fails; in every case ``latest``
-    is unchanged.
+    aborts the publication). ``processes``: how many processes draw charts besides this one (default: one when
+    the machine has a second core, else none; 0 draws every chart here). Raises PublishRefused before writing
+    anything if a checkpoint failed or none ran, PublishAuditFailed if the staged files break a rule,
+    PublishError if writing fails; in every case ``latest`` is unchanged.
     """
     refuse_unless_passed(checkpoints, reports_dir / LATEST)
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -370,7 +408,7 @@ def publish(
         manifest = write_publication(
             staging, warehouse_path=warehouse_path, run_id=run_id, run_date=run_date, checkpoints=checkpoints,
             data_docs_url=data_docs_url, dbt_docs_url=dbt_docs_url, dbt_target_dir=dbt_target_dir,
-            dbt_models_dir=dbt_models_dir,
+            dbt_models_dir=dbt_models_dir, processes=default_processes() if processes is None else processes,
         )  # fmt: skip
         if staging_hook is not None:
             staging_hook(staging)

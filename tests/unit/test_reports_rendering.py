@@ -1,0 +1,80 @@
+"""Charts drawn in a second process (reports/rendering.py) are the charts drawn here, byte for byte; a worker that
+dies or cannot draw only moves the drawing back here, and a chart's own error still stops the publication."""
+
+from __future__ import annotations
+
+import os
+import signal
+from concurrent.futures import BrokenExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reports.html import format_period, period_of
+from reports.rendering import ChartJob, ChartPainter
+from reports.samples import sample_marts
+from reports.views import publish_marts
+
+pytestmark = pytest.mark.unit
+
+RUN_ID = "run-7"
+
+
+@pytest.fixture(scope="module")
+def jobs() -> list[ChartJob]:
+    """Every chart of a seeded 2,000-patient network, as the publication queues them."""
+    publication = publish_marts(sample_marts(np.random.default_rng(11), months=12, patients=2_000))
+    period = format_period(period_of(publication.tables))
+    return [ChartJob(name, view.frame, view.note, period, RUN_ID) for name, view in publication.views.items()]
+
+
+@pytest.fixture(scope="module")
+def drawn_here(jobs, tmp_path_factory) -> Path:
+    """Every chart drawn in this process only (``processes=0``)."""
+    directory = tmp_path_factory.mktemp("here")
+    with ChartPainter(0) as painter:
+        painter.submit(jobs, directory)
+        drawn = painter.drawn()
+    assert list(drawn) == [job.name for job in jobs]
+    return directory
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+
+def test_charts_drawn_by_a_worker_process_are_byte_identical_to_charts_drawn_here(jobs, drawn_here, tmp_path):
+    with ChartPainter(1) as painter:
+        painter.submit(jobs, tmp_path)
+        painter._queued[0][2].result(timeout=120)  # the worker has drawn the first chart before this one starts
+        drawn = painter.drawn()
+    assert list(drawn) == [job.name for job in jobs]  # the order the page shows them in
+    processes = {chart.pid for chart in drawn.values()}
+    assert os.getpid() in processes and len(processes) == 2  # drawn here and in the worker
+    assert all(chart.title for chart in drawn.values())  # the page's alt text
+    here = files(drawn_here)
+    assert len(here) == 2 * len(jobs)  # a PNG and an SVG per chart
+    assert files(tmp_path) == here
+
+
+def test_a_worker_that_dies_only_moves_the_drawing_here(jobs, drawn_here, tmp_path):
+    with ChartPainter(1) as painter:
+        # Queue one chart, wait until the worker process exists, kill it, then queue the rest.
+        painter.submit(jobs[:1], tmp_path)
+        workers = list(painter._pool._processes.values())
+        assert workers
+        for worker in workers:
+            os.kill(worker.pid, signal.SIGKILL)
+        assert isinstance(painter._queued[0][2].exception(timeout=60), BrokenExecutor)  # the pool knows it broke
+        painter.submit(jobs[1:], tmp_path)
+        drawn = painter.drawn()
+    assert list(drawn) == [job.name for job in jobs]
+    assert files(tmp_path) == files(drawn_here)
+
+
+def test_a_chart_that_fails_in_the_worker_fails_the_publication(jobs, tmp_path):
+    broken = ChartJob("no_such_chart", jobs[0].frame, jobs[0].note, jobs[0].period, RUN_ID)
+    with ChartPainter(1) as painter, pytest.raises(KeyError, match="no_such_chart"):
+        painter.submit([broken, *jobs[:2]], tmp_path)
+        painter.drawn()

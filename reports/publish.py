@@ -19,7 +19,6 @@ import datetime as dt
 import gzip
 import hashlib
 import json
-import os
 import re
 import shutil
 import uuid
@@ -53,7 +52,7 @@ from reports.grains import share_text, view_spec
 from reports.html import ChartImage, format_period, kpi_tiles, period_of, render_report
 from reports.kpis import BY_KEY
 from reports.marts import CATALOGUE, KPI_MARTS, MartSpec, read_marts
-from reports.rendering import ChartJob, ChartPainter
+from reports.rendering import ChartJob, ChartPainter, cpu_ticks, worker_processes
 from reports.views import Publication, publish_marts
 
 RUNS = "runs"
@@ -172,23 +171,28 @@ def write_publication(
     dbt_docs_url: str | None,
     dbt_target_dir: Path | None,
     dbt_models_dir: Path | None,
-    processes: int = 1,
+    processes: int | None = None,
 ) -> dict:
     """Write extracts, dictionary, charts and the page into ``staging``; return the manifest (also written).
 
-    Charts are drawn in ``processes`` worker processes besides this one (reports/rendering.py), the Hyper file
-    is written and read back in a thread (its work is done by the hyperd process), while this process writes the
-    other extracts; the files are the same as drawn one after the other. The Hyper file's audit findings are
+    Charts are drawn in ``processes`` worker processes besides this one (reports/rendering.py; None: one when
+    enough charts are to be drawn and a core was idle while the marts were read, ``worker_processes``), the Hyper
+    file is written and read back in a thread (its work is done by the hyperd process), while this process writes
+    the other extracts; the files are the same as drawn one after the other. The Hyper file's audit findings are
     returned in the manifest's private ``_audited`` entry (with the digest of the file they are about), which
     ``audit`` uses instead of reading the file a second time, and which is not written.
     """
+    ticks = cpu_ticks()
+    marts = read_marts(warehouse_path)
+    if not any(spec.name in marts.frames for spec in KPI_MARTS):
+        raise PublishError(
+            f"Warehouse {as_resource(warehouse_path).label} has no KPI mart (schema marts): build the dbt marts "
+            "before publishing; the latest report is unchanged."
+        )
+    if processes is None:
+        processes = worker_processes(sum(chart.mart in marts.frames for chart in CHARTS.values()), ticks)
+    # The worker (if any) starts now: its imports overlap the suppression.
     with ChartPainter(processes) as painter, ThreadPoolExecutor(1, thread_name_prefix="hyper") as hyper_thread:
-        marts = read_marts(warehouse_path)
-        if not any(spec.name in marts.frames for spec in KPI_MARTS):
-            raise PublishError(
-                f"Warehouse {as_resource(warehouse_path).label} has no KPI mart (schema marts): build the dbt marts "
-                "before publishing; the latest report is unchanged."
-            )
         publication = publish_marts(marts.frames)
         published = publication.tables
         period = format_period(period_of(published))
@@ -361,11 +365,6 @@ def _audit_hyper(name: str, path: Path, tables: list[str]) -> list[str]:
     return problems
 
 
-def default_processes() -> int:
-    """Chart-drawing processes besides this one: one when this process may run on a second core, else none."""
-    return 1 if len(os.sched_getaffinity(0)) > 1 else 0
-
-
 def switch_link(reports_dir: Path, name: str, target: Path) -> None:
     """Point ``reports_dir/name`` at ``target`` atomically (a new link renamed over the old one)."""
     link = reports_dir / name
@@ -398,9 +397,9 @@ def publish(
     dictionary its descriptions, else the YAML under ``dbt_models_dir``. ``staging_hook`` is called with the
     staging folder once everything is written and before the audit (extensions and tests; an exception from it
     aborts the publication). ``processes``: how many processes draw charts besides this one (default: one when
-    the machine has a second core, else none; 0 draws every chart here). Raises PublishRefused before writing
-    anything if a checkpoint failed or none ran, PublishAuditFailed if the staged files break a rule,
-    PublishError if writing fails; in every case ``latest`` is unchanged.
+    there are charts enough and a core was idle while the marts were read; 0 draws every chart here). Raises
+    PublishRefused before writing anything if a checkpoint failed or none ran, PublishAuditFailed if the staged
+    files break a rule, PublishError if writing fails; in every case ``latest`` is unchanged.
     """
     refuse_unless_passed(checkpoints, reports_dir / LATEST)
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -410,7 +409,7 @@ def publish(
         manifest = write_publication(
             staging, warehouse_path=warehouse_path, run_id=run_id, run_date=run_date, checkpoints=checkpoints,
             data_docs_url=data_docs_url, dbt_docs_url=dbt_docs_url, dbt_target_dir=dbt_target_dir,
-            dbt_models_dir=dbt_models_dir, processes=default_processes() if processes is None else processes,
+            dbt_models_dir=dbt_models_dir, processes=processes,
         )  # fmt: skip
         if staging_hook is not None:
             staging_hook(staging)

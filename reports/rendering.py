@@ -26,6 +26,41 @@ import pandas as pd
 
 from reports.grains import GrainNote
 
+#: A worker costs ~1.7 s of CPU to start (a fresh interpreter importing pandas and matplotlib): worth it from
+#: this many charts (a chart is ~0.4 s to draw), and only with an idle core to run on.
+MIN_CHARTS_FOR_WORKER = 6
+#: Idle core-equivalents (over a moment of the publication, ``cpu_ticks``) from which a worker is started.
+MIN_IDLE_CORES = 0.6
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """The machine's (idle, total) CPU time so far in clock ticks (Linux ``/proc/stat``; None elsewhere)."""
+    try:
+        with Path("/proc/stat").open(encoding="ascii") as handle:
+            fields = [int(value) for value in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal (guest time is counted in user already)
+    return fields[3] + fields[4], sum(fields[:8])
+
+
+def idle_cores(since: tuple[int, int] | None, now: tuple[int, int] | None = None) -> float | None:
+    """How many cores were idle on average since ``since`` (``cpu_ticks()``); None when unknown."""
+    now = now if now is not None else cpu_ticks()
+    if since is None or now is None or now[1] <= since[1]:
+        return None
+    return (now[0] - since[0]) / (now[1] - since[1]) * (os.cpu_count() or 1)
+
+
+def worker_processes(charts: int, since: tuple[int, int] | None, now: tuple[int, int] | None = None) -> int:
+    """Chart-drawing processes to start besides this one: one when there are ``MIN_CHARTS_FOR_WORKER`` charts
+    or more and a core was idle since ``since`` (while the marts were read; on a machine whose cores are all busy
+    a worker only adds its start-up to their load), else none."""
+    if charts < MIN_CHARTS_FOR_WORKER or len(os.sched_getaffinity(0)) < 2:
+        return 0
+    idle = idle_cores(since, now)
+    return 1 if idle is None or idle >= MIN_IDLE_CORES else 0
+
 
 @dataclass(frozen=True)
 class ChartJob:

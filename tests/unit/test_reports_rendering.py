@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from reports.html import format_period, period_of
-from reports.rendering import ChartJob, ChartPainter
+from reports.rendering import ChartJob, ChartPainter, cpu_ticks, idle_cores, worker_processes
 from reports.samples import sample_marts
 from reports.views import publish_marts
 
@@ -78,3 +78,28 @@ def test_a_chart_that_fails_in_the_worker_fails_the_publication(jobs, tmp_path):
     with ChartPainter(1) as painter, pytest.raises(KeyError, match="no_such_chart"):
         painter.submit([broken, *jobs[:2]], tmp_path)
         painter.drawn()
+
+
+@pytest.mark.parametrize(
+    ("charts", "idle", "workers"),
+    [
+        (13, 1.0, 1),  # a core was idle while the marts were read: a worker draws half the charts
+        (13, 0.1, 0),  # every core busy (other work, or a parallel test run): its start-up would only add load
+        (13, None, 1),  # no /proc/stat: a machine with two cores gets one
+        (2, 1.0, 0),  # two charts are drawn here sooner than a worker starts
+    ],
+)
+def test_a_worker_is_started_only_for_enough_charts_and_an_idle_core(charts, idle, workers, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1})
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    # Two cores over 100 ticks each: ``idle`` core-equivalents of them idle.
+    since, now = ((0, 0), (round(idle * 100), 200)) if idle is not None else (None, None)
+    assert worker_processes(charts, since, now) == workers
+
+
+def test_idle_cores_are_measured_from_the_machine_s_cpu_ticks():
+    since = cpu_ticks()
+    assert since is not None and since[1] >= since[0] > 0  # Linux: /proc/stat
+    sum(range(3_000_000))  # some work, so that ticks pass
+    idle = idle_cores(since)
+    assert idle is None or 0.0 <= idle <= os.cpu_count()

@@ -178,9 +178,11 @@ def write_publication(
     Charts are drawn in ``processes`` worker processes besides this one (reports/rendering.py; None: one when
     enough charts are to be drawn and a core was idle while the marts were read, ``worker_processes``), the Hyper
     file is written and read back in a thread (its work is done by the hyperd process), while this process writes
-    the other extracts; the files are the same as drawn one after the other. The Hyper file's audit findings are
-    returned in the manifest's private ``_audited`` entry (with the digest of the file they are about), which
-    ``audit`` uses instead of reading the file a second time, and which is not written.
+    the other extracts and checks them (``audit_early``) until it draws the charts the worker has not started; the
+    files are the same as drawn one after the other. The findings of the checks made while writing (the Hyper
+    file's, read back in its thread, and the other extracts') are returned in the manifest's private ``_audited``
+    entry (each with the digest of the bytes checked), which ``audit`` uses instead of reading a file a second
+    time unless it changed, and which is not written.
     """
     ticks = cpu_ticks()
     marts = read_marts(warehouse_path)
@@ -208,9 +210,12 @@ def write_publication(
             write_csv(table, staging / "charts" / f"{chart}.csv")
         docs = load_docs(dbt_target_dir, dbt_models_dir)
         dictionary = data_dictionary(_dictionary_tables(publication, tables, charts), docs)
-        write_data_dictionary(dictionary, staging / "extracts")
+        dictionary_files = write_data_dictionary(dictionary, staging / "extracts")
+        extract_files = [p for name in tables for p in (f"{name}.parquet", f"{name}.csv", f"{name}.csv.gz")]
+        checked = audit_early(staging, [f"extracts/{name}" for name in (*extract_files,
+                              *(path.name for path in dictionary_files))], sorted(tables))  # fmt: skip
         drawn = painter.drawn()
-        hyper_digest, hyper_problems = hyper.result()
+        checked[f"extracts/{HYPER_FILE}"] = hyper.result()
     images = [
         ChartImage(chart, view.mart, drawn[chart].title, drawn[chart].png, view.note.grain.label)
         for chart, view in publication.views.items()
@@ -251,7 +256,7 @@ def write_publication(
         "files": {name: sha256(staging / name) for name in files},
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return {**manifest, AUDITED: {f"extracts/{HYPER_FILE}": (hyper_digest, hyper_problems)}}
+    return {**manifest, AUDITED: checked}
 
 
 #: The manifest's private entry (never written): findings of checks done while writing, by file and digest.
@@ -285,6 +290,39 @@ def audit_text(name: str, text: str) -> list[str]:
     return problems
 
 
+def audit_file(staging: Path, name: str, manifest: dict) -> list[str]:
+    """The Safe Harbor and table rules on one staged file (``manifest``: its ``tables`` and ``charts``)."""
+    path = staging / name
+    problems: list[str] = []
+    if name.endswith(".parquet"):
+        problems += check_table(name, pd.read_parquet(path), CATALOGUE.get(Path(name).name[: -len(".parquet")]))
+    elif name.endswith(".csv.gz"):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        problems += check_table(name, frame.replace("", None), CATALOGUE.get(Path(name).name[: -len(".csv.gz")]))
+        problems += audit_text(name, gzip.decompress(path.read_bytes()).decode("utf-8"))
+    elif name.endswith(".hyper"):
+        problems += _audit_hyper(name, path, manifest["tables"])
+    elif name.endswith((".html", ".svg", ".json", ".csv")):
+        text = path.read_text(encoding="utf-8")
+        problems += audit_text(name, text)
+        if name.endswith(".csv") and not Path(name).name.startswith("data_dictionary"):
+            problems += _audit_csv(name, path, manifest)
+        if name.endswith(".html") and re.search(r"<img[^>]+src=\"(?!data:)", text):
+            problems.append(f"{name}: an image is not embedded (the page must be self-contained)")
+    elif name.endswith(".png"):
+        extra = [key.decode("latin-1") for key in png_text_keys(path) if key not in ALLOWED_PNG_TEXT]
+        if extra:
+            problems.append(f"{name}: PNG metadata beyond a title: {extra}")
+    return problems
+
+
+def audit_early(staging: Path, names: Sequence[str], tables: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
+    """``audit_file`` on finished extract files while the charts are still being drawn: by name, the digest of
+    the bytes checked and the problems found (``audit`` checks a file again if its digest changed)."""
+    partial = {"tables": sorted(tables), "charts": {}}
+    return {name: (sha256(staging / name), audit_file(staging, name, partial)) for name in names}
+
+
 def audit(staging: Path, manifest: dict) -> list[str]:
     """Every problem of the staged publication: missing, unlisted or altered files, and Safe Harbor breaches."""
     problems: list[str] = []
@@ -307,31 +345,14 @@ def audit(staging: Path, manifest: dict) -> list[str]:
     for chart in manifest.get("charts", {}):
         if f"charts/{chart}.csv" not in present:
             problems.append(f"charts/{chart}.csv: missing")
+    audited = manifest.get(AUDITED, {})
     for name in sorted(present):
-        path = staging / name
-        if name.endswith(".parquet"):
-            problems += check_table(name, pd.read_parquet(path), CATALOGUE.get(Path(name).name[: -len(".parquet")]))
-        elif name.endswith(".csv.gz"):
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            problems += check_table(name, frame.replace("", None), CATALOGUE.get(Path(name).name[: -len(".csv.gz")]))
-            problems += audit_text(name, gzip.decompress(path.read_bytes()).decode("utf-8"))
-        elif name.endswith(".hyper"):
-            # Read back while it was written (write_publication); read again if it changed since.
-            digest, found = manifest.get(AUDITED, {}).get(name, (None, None))
-            if digest is None or digest != sha256(path):
-                found = _audit_hyper(name, path, manifest["tables"])
-            problems += found
-        elif name.endswith((".html", ".svg", ".json", ".csv")):
-            text = path.read_text(encoding="utf-8")
-            problems += audit_text(name, text)
-            if name.endswith(".csv") and not Path(name).name.startswith("data_dictionary"):
-                problems += _audit_csv(name, path, manifest)
-            if name.endswith(".html") and re.search(r"<img[^>]+src=\"(?!data:)", text):
-                problems.append(f"{name}: an image is not embedded (the page must be self-contained)")
-        elif name.endswith(".png"):
-            extra = [key.decode("latin-1") for key in png_text_keys(path) if key not in ALLOWED_PNG_TEXT]
-            if extra:
-                problems.append(f"{name}: PNG metadata beyond a title: {extra}")
+        # A file checked while the publication was written (write_publication) is checked again only if its
+        # bytes changed since.
+        digest, found = audited.get(name, (None, None))
+        problems += (
+            found if digest is not None and digest == sha256(staging / name) else audit_file(staging, name, manifest)
+        )
     for checkpoint in manifest["checkpoints"]:
         if not checkpoint["success"]:
             problems.append(f"checkpoint {checkpoint['checkpoint']} failed")

@@ -321,6 +321,8 @@ def test_a_real_filesystem_error_before_the_switch_leaves_latest_untouched(publi
             "period_start,payer_id,claim_count\n2024-01-01,P01,7\n"), "claim_count has 1 published count(s)"),
         (lambda staging: write_hyper({"mart_claim_denials": pa.table({"payer_id": ["P01"]})},
                                      staging / "extracts" / "marts.hyper"), "extracts/marts.hyper: holds tables"),
+        (lambda staging: (staging / "extracts" / "mart_claim_denials.csv.gz").write_bytes(gzip.compress(
+            b"payer_id,claim_count\nP01,40\n", mtime=0)), "csv.gz: not the same table as mart_claim_denials.csv"),
     ],
 )  # fmt: skip
 def test_the_audit_rejects_a_staged_publication_that_breaks_a_rule(

@@ -7,10 +7,11 @@ two code trees alternating round by round: ``before`` (``git archive <ref> repor
 (the previous day's publication is there: what a daily run finds), and **full**, into an empty ``reports/`` (the
 first publication of a home). The source home is only read. Per part: import of reports/, reading the marts,
 suppression, the extracts (Parquet/CSV), the Hyper file, charts drawn in the publishing process (and how many),
-the page, the audit, and the publication's wall time; parts that run at the same time (after: the Hyper file in a
-thread, charts in a second process) do not add up to the wall time. Each round also checks that both trees
-published the same bytes (every file but manifest.json's run fields and marts.hyper, which Hyper writes
-differently every time).
+the page, the audit, the publication's wall time, and the CPU time of the whole process tree (interpreter, chart
+worker, hyperd: far less sensitive to other load than wall time); parts that run at the same time (after: the
+Hyper file in a thread, charts in a second process) do not add up to the wall time. Each round also checks that
+both trees published the same bytes (every file but manifest.json's run fields and marts.hyper, which Hyper
+writes differently every time).
 
 Prints a machine line (cores, load, CPU, Python), one line per publication and the medians. Needs a quiet machine
 for figures worth writing down; the load averages before and after are printed with them.
@@ -23,6 +24,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,7 +34,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PARTS = ("import", "read_marts", "suppress", "extracts", "hyper", "charts_here", "page", "audit", "publish")
+PARTS = ("import", "read_marts", "suppress", "extracts", "hyper", "charts_here", "page", "audit", "publish", "cpu")
 
 #: Run in a fresh interpreter with PYTHONPATH set to the tree under test: wraps the parts, publishes, prints JSON.
 CHILD = r"""
@@ -129,13 +131,19 @@ def prepare(home: Path, place: Path, *, daily: bool) -> Path:
 def publish_once(tree: Path, place: Path, script: Path, run_id: str, run_date: dt.date, processes: str) -> dict:
     """One publication in a fresh interpreter with ``tree`` first on the path; its parts' seconds."""
     environment = {**os.environ, "PYTHONPATH": str(tree)}
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     arguments = [place / "warehouse.duckdb", place / "reports", place / "dbt_docs", run_id, run_date.isoformat(),
                  processes]  # fmt: skip
     done = subprocess.run([sys.executable, str(script), *map(str, arguments)], env=environment, cwd=place,
                           capture_output=True, text=True)  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"publication with {tree} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # CPU time of the interpreter and every process it waited for (the chart worker, hyperd): on a shared
+    # machine it varies far less with the load than the wall time does.
+    result["seconds"]["cpu"] = (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime)
+    return result
 
 
 def differences(before: Path, after: Path) -> list[str]:

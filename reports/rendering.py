@@ -52,11 +52,17 @@ def idle_cores(since: tuple[int, int] | None, now: tuple[int, int] | None = None
     return (now[0] - since[0]) / (now[1] - since[1]) * (os.cpu_count() or 1)
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one, as on Linux; else the machine's)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
 def worker_processes(charts: int, since: tuple[int, int] | None, now: tuple[int, int] | None = None) -> int:
     """Chart-drawing processes to start besides this one: one when there are ``MIN_CHARTS_FOR_WORKER`` charts
     or more and a core was idle since ``since`` (while the marts were read; on a machine whose cores are all busy
     a worker only adds its start-up to their load), else none."""
-    if charts < MIN_CHARTS_FOR_WORKER or len(os.sched_getaffinity(0)) < 2:
+    if charts < MIN_CHARTS_FOR_WORKER or usable_cores() < 2:
         return 0
     idle = idle_cores(since, now)
     return 1 if idle is None or idle >= MIN_IDLE_CORES else 0

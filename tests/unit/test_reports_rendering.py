@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from reports.html import format_period, period_of
-from reports.rendering import ChartJob, ChartPainter, cpu_ticks, idle_cores, worker_processes
+from reports.rendering import ChartJob, ChartPainter, cpu_ticks, idle_cores, usable_cores, worker_processes
 from reports.samples import sample_marts
 from reports.views import publish_marts
 
@@ -92,7 +92,7 @@ def test_a_chart_that_fails_in_the_worker_fails_the_publication(jobs, tmp_path):
     ],
 )
 def test_a_worker_is_started_only_for_enough_charts_and_an_idle_core(charts, idle, workers, monkeypatch):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     # Two cores over 100 ticks each: ``idle`` core-equivalents of them idle.
     since, now = ((0, 0), (round(idle * 100), 200)) if idle is not None else (None, None)
@@ -105,3 +105,13 @@ def test_idle_cores_are_measured_from_the_machine_s_cpu_ticks():
     sum(range(3_000_000))  # some work, so that ticks pass
     idle = idle_cores(since)
     assert idle is None or 0.0 <= idle <= os.cpu_count()
+
+
+def test_a_machine_without_cpu_affinity_counts_its_cores(monkeypatch):
+    # macOS and Windows have no os.sched_getaffinity: the publication must not fail there.
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert usable_cores() == 2
+    assert worker_processes(13, None) == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert worker_processes(13, None) == 0

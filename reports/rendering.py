@@ -4,12 +4,12 @@ Drawing the 13 charts (PNG and SVG) is most of a publication's CPU time, and it 
 a daily batch every KPI mart changes, and every chart's subtitle names the run. matplotlib holds the GIL while it
 draws and its ``rc_context`` is process-global (two threads saving SVGs at once write different bytes), so the
 second core is used by a second *process*. It is started (``spawn``: a fresh interpreter, no state forked from a
-Prefect process with threads) before the marts are read, so that its imports overlap the DuckDB read and the
-suppression. Every chart is queued to it; this process takes the charts the worker has not started yet
-(``Future.cancel()`` succeeds only for a call still pending) once its own work is done, so a slow or busy worker
-costs nothing, and a worker that fails to start or dies only moves the drawing back here. The figures are drawn by
-the same pure functions from the same cells in a fresh interpreter: the files are byte-identical to drawing them
-here (tests/unit/test_reports_rendering.py).
+Prefect process with threads) right after the marts are read, when a core was idle meanwhile
+(``worker_processes``), so that its imports overlap the suppression. Every chart is queued to it; this process
+takes the charts the worker has not started yet (``Future.cancel()`` succeeds only for a call still pending) once
+its own work is done, so a slow or busy worker costs nothing, and a worker that fails to start or dies only moves
+the drawing back here. The figures are drawn by the same pure functions from the same cells in a fresh
+interpreter: the files are byte-identical to drawing them here (tests/unit/test_reports_rendering.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import pandas as pd
 from reports.grains import GrainNote
 
 #: A worker costs ~1.7 s of CPU to start (a fresh interpreter importing pandas and matplotlib): worth it from
-#: this many charts (a chart is ~0.4 s to draw), and only with an idle core to run on.
+#: this many charts (a chart is 0.2-0.4 s to draw), and only with an idle core to run on.
 MIN_CHARTS_FOR_WORKER = 6
 #: Idle core-equivalents (over a moment of the publication, ``cpu_ticks``) from which a worker is started.
 MIN_IDLE_CORES = 0.6
@@ -106,7 +106,7 @@ def _worker_started() -> None:
 
 def _ready() -> bool:
     """The worker's first call: importing matplotlib and the chart code before the first chart arrives."""
-    import reports.charts  # noqa: F401 - imported for its cost, while the parent reads the marts
+    import reports.charts  # noqa: F401 - imported for its cost, while the parent suppresses the marts
 
     return True
 
@@ -114,7 +114,7 @@ def _ready() -> bool:
 class ChartPainter:
     """Draws charts in up to ``processes`` worker processes and in the calling one (``processes=0``: here only).
 
-    Start it before the marts are read (``with ChartPainter(1) as painter:``), ``submit()`` the charts, do the
+    Start it before the suppression (``with ChartPainter(1) as painter:``), ``submit()`` the charts, do the
     other work, then ``drawn()`` returns every chart, drawing here each one no worker has started.
     """
 

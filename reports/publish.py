@@ -23,7 +23,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,15 +193,17 @@ def write_publication(
         )
     if processes is None:
         processes = worker_processes(sum(chart.mart in marts.frames for chart in CHARTS.values()), ticks)
-    # The worker (if any) starts now: its imports overlap the suppression.
+    # The worker (if any) starts now: its imports overlap the suppression. Without one, the Hyper file is written
+    # here too: pantab holds the GIL for most of its write, so a thread would only contend with this one.
     with ChartPainter(processes) as painter, ThreadPoolExecutor(1, thread_name_prefix="hyper") as hyper_thread:
+        overlap = hyper_thread if processes > 0 else _Inline()
         publication = publish_marts(marts.frames)
         published = publication.tables
         period = format_period(period_of(published))
         jobs = [ChartJob(chart, view.frame, view.note, period, run_id) for chart, view in publication.views.items()]
         painter.submit(jobs, staging / "charts")
         tables = {name: arrow_table(name, frame, CATALOGUE[name]) for name, frame in published.items()}
-        hyper = hyper_thread.submit(_write_and_audit_hyper, tables, staging / "extracts" / HYPER_FILE)
+        hyper = overlap.submit(_write_and_audit_hyper, tables, staging / "extracts" / HYPER_FILE)
         for name, table in tables.items():
             write_extract(table, staging / "extracts", name)
         views = publication.views
@@ -257,6 +259,15 @@ def write_publication(
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return {**manifest, AUDITED: checked}
+
+
+class _Inline:
+    """An executor that runs the call at once, in this thread (``submit`` returns a done future)."""
+
+    def submit(self, function: Callable, *args: object) -> Future:
+        future: Future = Future()
+        future.set_result(function(*args))
+        return future
 
 
 #: The manifest's private entry (never written): findings of checks done while writing, by file and digest.

@@ -23,6 +23,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import pyarrow as pa
 
 from flows.contracts.quality import CheckpointOutcome
 from flows.warehouse.resource import WarehouseResource, as_resource
-from reports.charts import CHARTS, save_chart
+from reports.charts import CHARTS
 from reports.deidentify import check_table
 from reports.extracts import (
     DEFAULT_MODELS_DIR,
@@ -51,12 +52,15 @@ from reports.grains import share_text, view_spec
 from reports.html import ChartImage, format_period, kpi_tiles, period_of, render_report
 from reports.kpis import BY_KEY
 from reports.marts import CATALOGUE, KPI_MARTS, MartSpec, read_marts
+from reports.rendering import ChartJob, ChartPainter, cpu_ticks, worker_processes
 from reports.views import Publication, publish_marts
 
 RUNS = "runs"
 LATEST = "latest"
 SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[A-Za-z]{2,}")
+#: An address's local part starts where a run of its characters starts (the look-behind): without it, every
+#: position of a long run of word characters (the report's base64 images) was tried, quadratic in the run's length.
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[A-Za-z]{2,}")
 PHONE = re.compile(r"\(?\b\d{3}\)?[-. ]\d{3}-\d{4}\b")
 ALLOWED_PNG_TEXT = {b"Title"}
 
@@ -167,31 +171,57 @@ def write_publication(
     dbt_docs_url: str | None,
     dbt_target_dir: Path | None,
     dbt_models_dir: Path | None,
+    processes: int | None = None,
 ) -> dict:
-    """Write extracts, dictionary, charts and the page into ``staging``; return the manifest (also written)."""
+    """Write extracts, dictionary, charts and the page into ``staging``; return the manifest (also written).
+
+    Charts are drawn in ``processes`` worker processes besides this one (reports/rendering.py; None: one when
+    enough charts are to be drawn and a core was idle while the marts were read, ``worker_processes``), the Hyper
+    file is written and read back in a thread (its work is done by the hyperd process), while this process writes
+    the other extracts and checks them (``audit_early``) until it draws the charts the worker has not started; the
+    files are the same as drawn one after the other. The findings of the checks made while writing (the Hyper
+    file's, read back in its thread, and the other extracts') are returned in the manifest's private ``_audited``
+    entry (each with the digest of the bytes checked), which ``audit`` uses instead of reading a file a second
+    time unless it changed, and which is not written.
+    """
+    ticks = cpu_ticks()
     marts = read_marts(warehouse_path)
     if not any(spec.name in marts.frames for spec in KPI_MARTS):
         raise PublishError(
             f"Warehouse {as_resource(warehouse_path).label} has no KPI mart (schema marts): build the dbt marts "
             "before publishing; the latest report is unchanged."
         )
-    publication = publish_marts(marts.frames)
-    published = publication.tables
-    tables = {name: arrow_table(name, frame, CATALOGUE[name]) for name, frame in published.items()}
-    for name, table in tables.items():
-        write_extract(table, staging / "extracts", name)
-    write_hyper(tables, staging / "extracts" / HYPER_FILE)
-
-    period = format_period(period_of(published))
-    images, charts = [], {}
-    for chart, view in publication.views.items():
-        figure = CHARTS[chart].plot(view.frame, grain=view.note, period=period, run_id=run_id)
-        png, _ = save_chart(figure, staging / "charts", chart)
-        charts[chart] = arrow_table(f"chart_{chart}", view.frame, view.spec)
-        write_csv(charts[chart], staging / "charts" / f"{chart}.csv")
-        images.append(ChartImage(chart, view.mart, figure.get_suptitle(), png, view.note.grain.label))
-    docs = load_docs(dbt_target_dir, dbt_models_dir)
-    write_data_dictionary(data_dictionary(_dictionary_tables(publication, tables, charts), docs), staging / "extracts")
+    if processes is None:
+        processes = worker_processes(sum(chart.mart in marts.frames for chart in CHARTS.values()), ticks)
+    # The worker (if any) starts now: its imports overlap the suppression. Without one, the Hyper file is written
+    # here too: pantab holds the GIL for most of its write, so a thread would only contend with this one.
+    with ChartPainter(processes) as painter, ThreadPoolExecutor(1, thread_name_prefix="hyper") as hyper_thread:
+        overlap = hyper_thread if processes > 0 else _Inline()
+        publication = publish_marts(marts.frames)
+        published = publication.tables
+        period = format_period(period_of(published))
+        jobs = [ChartJob(chart, view.frame, view.note, period, run_id) for chart, view in publication.views.items()]
+        painter.submit(jobs, staging / "charts")
+        tables = {name: arrow_table(name, frame, CATALOGUE[name]) for name, frame in published.items()}
+        hyper = overlap.submit(_write_and_audit_hyper, tables, staging / "extracts" / HYPER_FILE)
+        for name, table in tables.items():
+            write_extract(table, staging / "extracts", name)
+        views = publication.views
+        charts = {chart: arrow_table(f"chart_{chart}", view.frame, view.spec) for chart, view in views.items()}
+        for chart, table in charts.items():
+            write_csv(table, staging / "charts" / f"{chart}.csv")
+        docs = load_docs(dbt_target_dir, dbt_models_dir)
+        dictionary = data_dictionary(_dictionary_tables(publication, tables, charts), docs)
+        dictionary_files = write_data_dictionary(dictionary, staging / "extracts")
+        extract_files = [p for name in tables for p in (f"{name}.parquet", f"{name}.csv", f"{name}.csv.gz")]
+        checked = audit_early(staging, [f"extracts/{name}" for name in (*extract_files,
+                              *(path.name for path in dictionary_files))], sorted(tables))  # fmt: skip
+        drawn = painter.drawn()
+        checked[f"extracts/{HYPER_FILE}"] = hyper.result()
+    images = [
+        ChartImage(chart, view.mart, drawn[chart].title, drawn[chart].png, view.note.grain.label)
+        for chart, view in publication.views.items()
+    ]
     loaded = "unknown" if marts.loaded_at is None else f"{marts.loaded_at:%Y-%m-%d %H:%M} UTC"
     freshness = f"newest raw data loaded {loaded}; data up to {period.split(' to ')[-1]}"
     render_report(
@@ -228,7 +258,26 @@ def write_publication(
         "files": {name: sha256(staging / name) for name in files},
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return manifest
+    return {**manifest, AUDITED: checked}
+
+
+class _Inline:
+    """An executor that runs the call at once, in this thread (``submit`` returns a done future)."""
+
+    def submit(self, function: Callable, *args: object) -> Future:
+        future: Future = Future()
+        future.set_result(function(*args))
+        return future
+
+
+#: The manifest's private entry (never written): findings of checks done while writing, by file and digest.
+AUDITED = "_audited"
+
+
+def _write_and_audit_hyper(tables: dict[str, pa.Table], path: Path) -> tuple[str, list[str]]:
+    """Write the Hyper file, then read it back as a Tableau user would and check it (``_audit_hyper``)."""
+    write_hyper(tables, path)
+    return sha256(path), _audit_hyper(f"extracts/{path.name}", path, sorted(tables))
 
 
 def png_text_keys(path: Path) -> list[bytes]:
@@ -250,6 +299,46 @@ def audit_text(name: str, text: str) -> list[str]:
         if pattern.search(text):
             problems.append(f"{name}: contains what looks like {label}")
     return problems
+
+
+def audit_file(staging: Path, name: str, manifest: dict) -> list[str]:
+    """The Safe Harbor and table rules on one staged file (``manifest``: its ``tables`` and ``charts``)."""
+    path = staging / name
+    problems: list[str] = []
+    if name.endswith(".parquet"):
+        problems += check_table(name, pd.read_parquet(path), CATALOGUE.get(Path(name).name[: -len(".parquet")]))
+    elif name.endswith(".csv.gz"):
+        text = gzip.decompress(path.read_bytes())
+        plain = path.with_name(path.name.removesuffix(".gz"))
+        # The same bytes as the plain CSV beside it (written from one Arrow table): the plain file's checks hold
+        # for it. Anything else is a finding, and is checked on its own too.
+        if not (plain.exists() and plain.read_bytes() == text):
+            problems.append(f"{name}: not the same table as {plain.name} (the two are written from one table)")
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            stem = Path(name).name[: -len(".csv.gz")]
+            problems += check_table(name, frame.replace("", None), CATALOGUE.get(stem))
+            problems += audit_text(name, text.decode("utf-8"))
+    elif name.endswith(".hyper"):
+        problems += _audit_hyper(name, path, manifest["tables"])
+    elif name.endswith((".html", ".svg", ".json", ".csv")):
+        text = path.read_text(encoding="utf-8")
+        problems += audit_text(name, text)
+        if name.endswith(".csv") and not Path(name).name.startswith("data_dictionary"):
+            problems += _audit_csv(name, path, manifest)
+        if name.endswith(".html") and re.search(r"<img[^>]+src=\"(?!data:)", text):
+            problems.append(f"{name}: an image is not embedded (the page must be self-contained)")
+    elif name.endswith(".png"):
+        extra = [key.decode("latin-1") for key in png_text_keys(path) if key not in ALLOWED_PNG_TEXT]
+        if extra:
+            problems.append(f"{name}: PNG metadata beyond a title: {extra}")
+    return problems
+
+
+def audit_early(staging: Path, names: Sequence[str], tables: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
+    """``audit_file`` on finished extract files while the charts are still being drawn: by name, the digest of
+    the bytes checked and the problems found (``audit`` checks a file again if its digest changed)."""
+    partial = {"tables": sorted(tables), "charts": {}}
+    return {name: (sha256(staging / name), audit_file(staging, name, partial)) for name in names}
 
 
 def audit(staging: Path, manifest: dict) -> list[str]:
@@ -274,27 +363,14 @@ def audit(staging: Path, manifest: dict) -> list[str]:
     for chart in manifest.get("charts", {}):
         if f"charts/{chart}.csv" not in present:
             problems.append(f"charts/{chart}.csv: missing")
+    audited = manifest.get(AUDITED, {})
     for name in sorted(present):
-        path = staging / name
-        if name.endswith(".parquet"):
-            problems += check_table(name, pd.read_parquet(path), CATALOGUE.get(Path(name).name[: -len(".parquet")]))
-        elif name.endswith(".csv.gz"):
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            problems += check_table(name, frame.replace("", None), CATALOGUE.get(Path(name).name[: -len(".csv.gz")]))
-            problems += audit_text(name, gzip.decompress(path.read_bytes()).decode("utf-8"))
-        elif name.endswith(".hyper"):
-            problems += _audit_hyper(name, path, manifest["tables"])
-        elif name.endswith((".html", ".svg", ".json", ".csv")):
-            text = path.read_text(encoding="utf-8")
-            problems += audit_text(name, text)
-            if name.endswith(".csv") and not Path(name).name.startswith("data_dictionary"):
-                problems += _audit_csv(name, path, manifest)
-            if name.endswith(".html") and re.search(r"<img[^>]+src=\"(?!data:)", text):
-                problems.append(f"{name}: an image is not embedded (the page must be self-contained)")
-        elif name.endswith(".png"):
-            extra = [key.decode("latin-1") for key in png_text_keys(path) if key not in ALLOWED_PNG_TEXT]
-            if extra:
-                problems.append(f"{name}: PNG metadata beyond a title: {extra}")
+        # A file checked while the publication was written (write_publication) is checked again only if its
+        # bytes changed since.
+        digest, found = audited.get(name, (None, None))
+        problems += (
+            found if digest is not None and digest == sha256(staging / name) else audit_file(staging, name, manifest)
+        )
     for checkpoint in manifest["checkpoints"]:
         if not checkpoint["success"]:
             problems.append(f"checkpoint {checkpoint['checkpoint']} failed")
@@ -351,6 +427,7 @@ def publish(
     dbt_target_dir: Path | None = None,
     dbt_models_dir: Path | None = DEFAULT_MODELS_DIR,
     staging_hook: Callable[[Path], None] | None = None,
+    processes: int | None = None,
 ) -> PublishResult:
     """Publish the de-identified report and BI extracts of one run, only if every checkpoint passed.
 
@@ -358,9 +435,10 @@ def publish(
     returns. ``dbt_target_dir`` (a folder with ``manifest.json``, e.g. the dbt docs folder) gives the data
     dictionary its descriptions, else the YAML under ``dbt_models_dir``. ``staging_hook`` is called with the
     staging folder once everything is written and before the audit (extensions and tests; an exception from it
-    aborts the publication). Raises PublishRefused before writing anything if a checkpoint failed or none ran,
-    PublishAuditFailed if the staged files break a rule, PublishError if writing fails; in every case ``latest``
-    is unchanged.
+    aborts the publication). ``processes``: how many processes draw charts besides this one (default: one when
+    there are charts enough and a core was idle while the marts were read; 0 draws every chart here). Raises
+    PublishRefused before writing anything if a checkpoint failed or none ran, PublishAuditFailed if the staged
+    files break a rule, PublishError if writing fails; in every case ``latest`` is unchanged.
     """
     refuse_unless_passed(checkpoints, reports_dir / LATEST)
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -370,7 +448,7 @@ def publish(
         manifest = write_publication(
             staging, warehouse_path=warehouse_path, run_id=run_id, run_date=run_date, checkpoints=checkpoints,
             data_docs_url=data_docs_url, dbt_docs_url=dbt_docs_url, dbt_target_dir=dbt_target_dir,
-            dbt_models_dir=dbt_models_dir,
+            dbt_models_dir=dbt_models_dir, processes=processes,
         )  # fmt: skip
         if staging_hook is not None:
             staging_hook(staging)

@@ -53,7 +53,8 @@ def sample_warehouse(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def first_publication(sample_warehouse, tmp_path_factory):
     reports_dir = tmp_path_factory.mktemp("published") / "reports"
-    result = publish(sample_warehouse, reports_dir, "run-1", DAY, PASSED, "../data_docs/index.html", None)
+    # Charts drawn in a second process, as on any machine with two cores (the test below compares with one).
+    result = publish(sample_warehouse, reports_dir, "run-1", DAY, PASSED, "../data_docs/index.html", None, processes=1)
     return reports_dir, result
 
 
@@ -98,6 +99,28 @@ def test_publication_holds_every_catalogued_table_in_every_format_and_every_char
     assert result.report_html == reports_dir / "latest" / "report.html" and result.report_html.exists()
     assert result.dated_dir == reports_dir / DAY.isoformat()
     assert result.latest_dir.resolve() == result.dated_dir.resolve() == result.run_dir.resolve()
+
+
+def test_charts_drawn_in_a_second_process_publish_the_same_bytes_as_drawn_in_one(
+    first_publication, sample_warehouse, tmp_path
+) -> None:
+    # The first publication drew its charts in a worker process (processes=1); drawn all in this process
+    # (processes=0), every file is the same but the Hyper file (Hyper writes it differently every time) and its
+    # digest in the manifest.
+    _, result = first_publication
+    serial = publish(sample_warehouse, tmp_path / "reports", "run-1", DAY, PASSED, "../data_docs/index.html", None,
+                     processes=0)  # fmt: skip
+
+    def contents(run_dir: Path) -> dict[str, bytes]:
+        files = {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+        manifest = json.loads(files.pop("manifest.json"))
+        manifest["files"].pop("extracts/marts.hyper")
+        files.pop("extracts/marts.hyper")
+        return {**files, "manifest.json": json.dumps(manifest).encode()}
+
+    expected = contents(serial.run_dir)
+    assert len(expected) == len(result.files) - 1
+    assert contents(result.run_dir) == expected
 
 
 def test_patient_level_tables_are_not_published(first_publication) -> None:
@@ -298,6 +321,8 @@ def test_a_real_filesystem_error_before_the_switch_leaves_latest_untouched(publi
             "period_start,payer_id,claim_count\n2024-01-01,P01,7\n"), "claim_count has 1 published count(s)"),
         (lambda staging: write_hyper({"mart_claim_denials": pa.table({"payer_id": ["P01"]})},
                                      staging / "extracts" / "marts.hyper"), "extracts/marts.hyper: holds tables"),
+        (lambda staging: (staging / "extracts" / "mart_claim_denials.csv.gz").write_bytes(gzip.compress(
+            b"payer_id,claim_count\nP01,40\n", mtime=0)), "csv.gz: not the same table as mart_claim_denials.csv"),
     ],
 )  # fmt: skip
 def test_the_audit_rejects_a_staged_publication_that_breaks_a_rule(

@@ -1,0 +1,151 @@
+"""A gate's fixed cost: what a checkpoint does besides validating rows, counted (not timed) on a small warehouse.
+
+One module fixture writes a DuckDB file with one table whose failing counts are known by construction, and runs a
+two-suite checkpoint on it (``build_context`` / ``build_checkpoint``, as ``run_checkpoint`` does) while counting
+every read of the context's suite, validation definition and checkpoint stores.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import duckdb
+import great_expectations as gx
+import great_expectations.expectations as gxe
+import pytest
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context.store.store import Store
+
+from expectations.checkpoints import (
+    BuiltCheckpoint,
+    BuiltValidationDefinition,
+    add_warehouse_datasource,
+    build_checkpoint,
+    build_context,
+)
+from expectations.datadocs import OfflineIndexPageView, OfflinePageView
+from expectations.rules import Rule, SuiteSpec
+
+pytestmark = pytest.mark.integration
+
+ROWS = 500
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _not_null() -> Rule:
+    return Rule("rows.not_null.id", gxe.ExpectColumnValuesToNotBeNull(column="id"), "id")
+
+
+def _specs() -> list[SuiteSpec]:
+    pattern = Rule("rows.pattern.code", gxe.ExpectColumnValuesToMatchRegex(column="code", regex="^A[0-9]{2}$"), "code")
+    return [
+        SuiteSpec("raw.rows", (_not_null(), pattern), query="select * from raw.rows"),
+        SuiteSpec("raw.rows_again", (_not_null(),), query="select * from raw.rows where id is not null"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    """A checkpoint run on a table with every 10th id null and every 7th code malformed; store reads counted."""
+    root = tmp_path_factory.mktemp("fixed_cost")
+    warehouse = root / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute(
+            f"""create schema raw; create table raw.rows as select
+                case when range % 10 = 0 then null else 'ID' || range end as id,
+                case when range % 7 = 0 then 'X' || range else 'A' || lpad(cast(range % 100 as varchar), 2, '0') end
+                    as code
+                from range({ROWS})"""
+        )
+    context = build_context(root / "data_docs", root / "gx_results")
+    datasource = add_warehouse_datasource(context, warehouse)
+    reads: list[str] = []
+    original_get = Store.get
+
+    def counting_get(store, key):
+        reads.append(type(store).__name__)
+        return original_get(store, key)
+
+    try:
+        checkpoint = build_checkpoint(context, "raw", datasource, _specs())
+        with mock.patch.object(Store, "get", counting_get):
+            result = checkpoint.run(run_id=RunIdentifier(run_name="raw fixed-cost"))
+    finally:
+        datasource.close()
+    return checkpoint, result, reads
+
+
+def test_checkpoint_runs_without_reading_its_definitions_back_from_the_stores(checked):
+    # GX's own checkpoint reads every suite, validation definition and the checkpoint back from the stores (twice
+    # per validation definition) to compare them with the objects it holds; these are fresh by construction.
+    checkpoint, result, reads = checked
+    assert isinstance(checkpoint, BuiltCheckpoint)
+    assert all(isinstance(definition, BuiltValidationDefinition) for definition in checkpoint.validation_definitions)
+    assert reads.count("ValidationDefinitionStore") == 0
+    assert reads.count("CheckpointStore") == 0
+    assert reads.count("ExpectationsStore") <= 2 * len(checkpoint.validation_definitions)  # the suites' pages
+    assert len(result.run_results) == 2
+
+
+def test_checkpoint_still_counts_every_row(checked):
+    _, result, _ = checked
+    counts = {
+        (validation.suite_name, item.expectation_config.type): item.result["unexpected_count"]
+        for validation in result.run_results.values()
+        for item in validation.results
+    }
+    nulls, malformed = ROWS // 10, len([n for n in range(ROWS) if n % 7 == 0])
+    assert counts == {
+        ("raw.rows", "expect_column_values_to_not_be_null"): nulls,
+        ("raw.rows", "expect_column_values_to_match_regex"): malformed,
+        ("raw.rows_again", "expect_column_values_to_not_be_null"): 0,
+    }
+    assert not result.success
+
+
+def test_a_definition_never_added_is_not_fresh(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("create table t as select 1 as x")
+    context = build_context(tmp_path / "data_docs")
+    datasource = add_warehouse_datasource(context, warehouse)
+    try:
+        batch_definition = datasource.add_query_asset("t", query="select * from t").add_batch_definition_whole_table(
+            "t"
+        )
+        suite = context.suites.add(gx.ExpectationSuite(name="t"))
+        definition = BuiltValidationDefinition(name="t", data=batch_definition, suite=suite)
+        assert not definition.is_fresh().success
+        checkpoint = BuiltCheckpoint(name="t", validation_definitions=[definition])
+        assert not checkpoint.is_fresh().success
+        context.validation_definitions.add(definition)
+        assert definition.is_fresh().success
+    finally:
+        datasource.close()
+
+
+def test_data_docs_views_compile_their_templates_once_per_process():
+    first, second = OfflinePageView(), OfflinePageView()
+    assert first.env is second.env
+    assert first.env.auto_reload is False
+    assert OfflineIndexPageView().env is not first.env  # one environment per view class
+    assert first.env.get_template("page.j2") is second.env.get_template("page.j2")
+
+
+def test_warm_up_imports_the_gates_in_the_background():
+    script = (
+        "import sys\n"
+        "from flows.validate import warm_up_gates\n"
+        "assert 'great_expectations' not in sys.modules, 'flows.validate must not import GX itself'\n"
+        "thread = warm_up_gates()\n"
+        "thread.join(120)\n"
+        "print(thread.name, 'expectations.checkpoints' in sys.modules, 'great_expectations' in sys.modules)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.split() == ["warm-up-gates", "True", "True"]

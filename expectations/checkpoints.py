@@ -38,6 +38,7 @@ from great_expectations.exceptions import CheckpointNotAddedError, ValidationDef
 from expectations.datadocs import SITE_NAME, site_config, validation_page
 from expectations.dialects import DIALECTS
 from expectations.duckdb_support import DuckDBDatasource, check_versions, duckdb_connection_string
+from expectations.gx_overhead import config_saved_once, kwargs_read_once
 from expectations.marts_suites import DEFAULT_MARTS_RULES, load_marts_rules, marts_suites
 from expectations.raw_suites import load_raw_rules, raw_suites, read_manifest, rules_file_for
 from expectations.rules import DEFAULT_THRESHOLDS, SuiteSpec, load_thresholds
@@ -186,20 +187,21 @@ def build_checkpoint(
     Its objects are fresh by construction (:class:`BuiltCheckpoint`): run it right away, do not edit it first.
     """
     definitions = []
-    for spec in suites:
-        if spec.query is not None:
-            asset = datasource.add_query_asset(spec.name, query=spec.query)
-        else:
-            asset = datasource.add_table_asset(spec.name, table_name=spec.table, schema_name=spec.schema)
-        batch_definition = asset.add_batch_definition_whole_table(spec.name)
-        suite = context.suites.add(
-            gx.ExpectationSuite(name=spec.name, expectations=[rule.expectation for rule in spec.rules])
-        )
-        definitions.append(
-            context.validation_definitions.add(
-                BuiltValidationDefinition(name=spec.name, data=batch_definition, suite=suite)
+    with config_saved_once(context):  # one save of the context's configuration, not two per suite
+        for spec in suites:
+            if spec.query is not None:
+                asset = datasource.add_query_asset(spec.name, query=spec.query)
+            else:
+                asset = datasource.add_table_asset(spec.name, table_name=spec.table, schema_name=spec.schema)
+            batch_definition = asset.add_batch_definition_whole_table(spec.name)
+            suite = context.suites.add(
+                gx.ExpectationSuite(name=spec.name, expectations=[rule.expectation for rule in spec.rules])
             )
-        )
+            definitions.append(
+                context.validation_definitions.add(
+                    BuiltValidationDefinition(name=spec.name, data=batch_definition, suite=suite)
+                )
+            )
     checkpoint = BuiltCheckpoint(
         name=name,
         validation_definitions=definitions,
@@ -281,7 +283,8 @@ def run_checkpoint(
         datasource = add_warehouse_datasource(context, warehouse_path)  # type: ignore[arg-type]
     try:
         gx_checkpoint = build_checkpoint(context, checkpoint, datasource, suites)
-        result = gx_checkpoint.run(run_id=RunIdentifier(run_name=f"{checkpoint} {batch_id or ''}".strip()))
+        with kwargs_read_once():
+            result = gx_checkpoint.run(run_id=RunIdentifier(run_name=f"{checkpoint} {batch_id or ''}".strip()))
     finally:
         datasource.close()  # the very instance the assets use: `data_sources.get` returns a copy
     outcome = CheckpointOutcome(

@@ -7,6 +7,7 @@ every read of the context's suite, validation definition and checkpoint stores.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,10 @@ import great_expectations.expectations as gxe
 import pytest
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.store.store import Store
+from great_expectations.expectations.expectation import Expectation
 
 from expectations.checkpoints import (
+    RESULT_FORMAT,
     BuiltCheckpoint,
     BuiltValidationDefinition,
     add_warehouse_datasource,
@@ -27,6 +30,7 @@ from expectations.checkpoints import (
     build_context,
 )
 from expectations.datadocs import OfflineIndexPageView, OfflinePageView
+from expectations.gx_overhead import kwargs_read_once
 from expectations.rules import Rule, SuiteSpec
 
 pytestmark = pytest.mark.integration
@@ -63,25 +67,31 @@ def checked(tmp_path_factory):
     context = build_context(root / "data_docs", root / "gx_results")
     datasource = add_warehouse_datasource(context, warehouse)
     reads: list[str] = []
-    original_get = Store.get
+    saves: list[str] = []
+    original_get, original_save = Store.get, type(context.variables).save
 
     def counting_get(store, key):
         reads.append(type(store).__name__)
         return original_get(store, key)
 
+    def counting_save(variables):
+        saves.append("config")
+        return original_save(variables)
+
     try:
-        checkpoint = build_checkpoint(context, "raw", datasource, _specs())
+        with mock.patch.object(type(context.variables), "save", counting_save):
+            checkpoint = build_checkpoint(context, "raw", datasource, _specs())
         with mock.patch.object(Store, "get", counting_get):
             result = checkpoint.run(run_id=RunIdentifier(run_name="raw fixed-cost"))
     finally:
         datasource.close()
-    return checkpoint, result, reads
+    return checkpoint, result, reads, saves, context, datasource
 
 
 def test_checkpoint_runs_without_reading_its_definitions_back_from_the_stores(checked):
     # GX's own checkpoint reads every suite, validation definition and the checkpoint back from the stores (twice
     # per validation definition) to compare them with the objects it holds; these are fresh by construction.
-    checkpoint, result, reads = checked
+    checkpoint, result, reads, *_ = checked
     assert isinstance(checkpoint, BuiltCheckpoint)
     assert all(isinstance(definition, BuiltValidationDefinition) for definition in checkpoint.validation_definitions)
     assert reads.count("ValidationDefinitionStore") == 0
@@ -91,7 +101,7 @@ def test_checkpoint_runs_without_reading_its_definitions_back_from_the_stores(ch
 
 
 def test_checkpoint_still_counts_every_row(checked):
-    _, result, _ = checked
+    result = checked[1]
     counts = {
         (validation.suite_name, item.expectation_config.type): item.result["unexpected_count"]
         for validation in result.run_results.values()
@@ -149,3 +159,40 @@ def test_warm_up_imports_the_gates_in_the_background():
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.split() == ["warm-up-gates", "True", "True"]
+
+
+def test_build_checkpoint_saves_the_context_configuration_once_with_every_asset(checked):
+    # GX saves the whole configuration (as YAML) after each asset and batch definition: 4 times for two suites.
+    checkpoint, _, _, saves, context, _ = checked
+    assert saves == ["config"]
+    saved = context.variables.config.fluent_datasources["warehouse"]
+    assert sorted(asset.name for asset in saved.assets) == ["raw.rows", "raw.rows_again"]
+    assert len(checkpoint.validation_definitions) == 2
+
+
+def test_kwargs_read_once_gives_the_same_results_with_fewer_configuration_builds(checked):
+    checkpoint, *_, datasource = checked
+    definition = checkpoint.validation_definitions[0]
+    builds = []
+    configuration = Expectation.configuration
+
+    def counted(expectation):
+        builds.append(1)
+        return configuration.fget(expectation)
+
+    outcomes = {}
+    try:
+        with mock.patch.object(Expectation, "configuration", property(counted)):
+            for name, wrapper in (("stock", contextlib.nullcontext), ("once", kwargs_read_once)):
+                builds.clear()
+                with wrapper():
+                    result = definition.run(result_format=RESULT_FORMAT)
+                outcomes[name] = (
+                    len(builds),
+                    [(r.expectation_config.type, r.success, r.result) for r in result.results],
+                )
+    finally:
+        datasource.close()
+    (stock_builds, stock_results), (once_builds, once_results) = outcomes["stock"], outcomes["once"]
+    assert once_results == stock_results
+    assert once_builds < stock_builds * 0.7  # 105 against 178 on this suite of two expectations

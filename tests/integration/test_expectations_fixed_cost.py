@@ -29,7 +29,7 @@ from expectations.checkpoints import (
     build_checkpoint,
     build_context,
 )
-from expectations.datadocs import OfflineIndexPageView, OfflinePageView
+from expectations.datadocs import OfflineIndexPageView, OfflinePageView, SummarySectionBuilder, read_summary
 from expectations.gx_overhead import kwargs_read_once
 from expectations.rules import Rule, SuiteSpec
 
@@ -43,10 +43,13 @@ def _not_null() -> Rule:
     return Rule("rows.not_null.id", gxe.ExpectColumnValuesToNotBeNull(column="id"), "id")
 
 
+def _pattern() -> Rule:
+    return Rule("rows.pattern.code", gxe.ExpectColumnValuesToMatchRegex(column="code", regex="^A[0-9]{2}$"), "code")
+
+
 def _specs() -> list[SuiteSpec]:
-    pattern = Rule("rows.pattern.code", gxe.ExpectColumnValuesToMatchRegex(column="code", regex="^A[0-9]{2}$"), "code")
     return [
-        SuiteSpec("raw.rows", (_not_null(), pattern), query="select * from raw.rows"),
+        SuiteSpec("raw.rows", (_not_null(), _pattern()), query="select * from raw.rows"),
         SuiteSpec("raw.rows_again", (_not_null(),), query="select * from raw.rows where id is not null"),
     ]
 
@@ -196,3 +199,42 @@ def test_kwargs_read_once_gives_the_same_results_with_fewer_configuration_builds
     (stock_builds, stock_results), (once_builds, once_results) = outcomes["stock"], outcomes["once"]
     assert once_results == stock_results
     assert once_builds < stock_builds * 0.7  # 105 against 178 on this suite of two expectations
+
+
+def test_a_suite_page_is_rendered_again_only_when_its_suite_changed(tmp_path):
+    # A second and a third run onto the first run's Data Docs: every validation page is new; the suite pages are
+    # rendered from the suites alone, so only the suite whose expectations changed gets a new page.
+    rendered: list[tuple[str, str]] = []
+    original = SummarySectionBuilder._render
+
+    def counting(builder, key, resource):
+        rendered.append((builder.name, key.to_tuple()[0]))
+        return original(builder, key, resource)
+
+    home = tmp_path / "home"
+    warehouse = home / "warehouse.duckdb"
+    home.mkdir()
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("create schema raw; create table raw.rows as select 'ID1' as id, 'A01' as code")
+
+    def run(specs: list[SuiteSpec]) -> list[tuple[str, str]]:
+        context = build_context(home / "data_docs", home / "gx_results")
+        datasource = add_warehouse_datasource(context, warehouse)
+        rendered.clear()
+        try:
+            with mock.patch.object(SummarySectionBuilder, "_render", counting):
+                build_checkpoint(context, "raw", datasource, specs).run(run_id=RunIdentifier(run_name="raw pages"))
+        finally:
+            datasource.close()
+        return sorted(rendered)
+
+    assert run(_specs()) == [("expectations", "raw"), ("expectations", "raw"), ("validations", "raw"),
+                             ("validations", "raw")]  # fmt: skip
+    assert run(_specs()) == [("validations", "raw"), ("validations", "raw")]
+    changed = _specs()
+    changed[1] = SuiteSpec("raw.rows_again", (_not_null(), _pattern()), query=changed[1].query)
+    assert run(changed) == [("expectations", "raw"), ("validations", "raw"), ("validations", "raw")]
+    summary = read_summary(home / "data_docs")
+    assert summary is not None and set(summary.suite_pages) == {"raw.rows", "raw.rows_again"}
+    page = (home / "data_docs" / "expectations" / "raw" / "rows_again.html").read_text(encoding="utf-8")
+    assert "values must match this regular expression" in page  # the new expectation is on the page

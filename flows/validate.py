@@ -58,7 +58,7 @@ def warm_up_gates() -> threading.Thread:
     is generated and loaded (time spent mostly in DuckDB, worker processes and waits on the Prefect server). The
     gate then imports what is already there; if it comes while the import is under way, Python's import locks make
     it wait for it. numpy, pyarrow and duckdb, which landing and loading import too, are imported here first, in the
-    calling thread, so the two threads do not import the same packages at once. A failed warm-up is only logged:
+    calling thread, so the two threads do not import those at the same time. A failed warm-up is only logged:
     the gate imports (and reports) for itself.
     """
     import duckdb  # noqa: F401

@@ -37,7 +37,7 @@ from flows.transform import (
     transform,
     transform_vars,
 )
-from flows.validate import outcome_from_dict, validate, warm_up_gates
+from flows.validate import outcome_from_dict, validate
 from flows.warehouse.errors import WarehouseConfigError
 from flows.warehouse.resource import WarehouseResource
 
@@ -262,7 +262,6 @@ def _stages(
     landing = str(paths.landing)
     ref = resource.ref()  # what subflows take: a JSON-safe reference to the warehouse, no secret
     project, target, logs = str(settings.dbt_project_dir), str(paths.dbt_target), str(paths.dbt_logs)
-    warm_up_gates()  # GX's import (2.5-4.5 s) runs while the batch lands and loads (flows/validate.py)
     land_kwargs: dict[str, Any] = {"landing_dir": landing, "seed": options["seed"], "patients": options["patients"],
                                    "start_date": start, "defect_rate": options["defect_rate"],
                                    "workers": settings.workers}  # fmt: skip

@@ -203,6 +203,12 @@ def _run_flow(flow: Any, verbose: bool, dbt_node_tasks: bool | None, **parameter
     prepare_prefect_environment()
     node_tasks = _node_tasks(dbt_node_tasks)  # before a temporary server sets PREFECT_API_URL
     quiet_console(verbose)
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.validate import warm_up_gates
+
+    if not PREFECT_API_URL.value():  # a temporary server starts: GX imports while it does (flows/validate.py)
+        warm_up_gates()
     with stop_on_signals() as stopped, prefect_api():
         state = flow(**parameters, dbt_node_tasks=node_tasks, return_state=True)
     if stopped.signal is not None:

@@ -22,13 +22,14 @@ the runs it is told to keep, and rewrites the summary and the index from what is
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
 import shutil
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -115,13 +116,33 @@ def site_config(data_docs_dir: Path) -> dict[str, Any]:
 # --- Offline pages ---------------------------------------------------------------------------------------------
 
 
+#: One Jinja environment per view class and view folders, for the whole process (see ``_OfflineTemplates``).
+_ENVIRONMENTS: dict[tuple[type, str | None, str | None], Any] = {}
+
+
 class _OfflineTemplates:
-    """Puts ``expectations/assets/views`` ahead of GX's templates in the view's Jinja loader."""
+    """Puts ``expectations/assets/views`` ahead of GX's templates in the view's Jinja loader, compiled once.
+
+    GX makes a new view, and so a new Jinja environment that compiles every template again, for each site build,
+    and checks each template file's modification time on each of its ~4,000 template look-ups per build. Here the
+    first view of a class keeps its environment for the process (the raw and marts gates of one run share the
+    compiled templates), with ``auto_reload`` off: the templates are package files that do not change while it runs.
+    The environment's filters are that first view's methods, which depend on nothing but the view folders, part of
+    the key.
+    """
 
     env: Any
+    custom_styles_directory: str | None
+    custom_views_directory: str | None
 
     def _prefer_project_templates(self) -> None:
-        self.env.loader = ChoiceLoader([FileSystemLoader(str(VIEWS_DIR)), self.env.loader])
+        key = (type(self), self.custom_styles_directory, self.custom_views_directory)
+        shared = _ENVIRONMENTS.get(key)
+        if shared is None:
+            self.env.loader = ChoiceLoader([FileSystemLoader(str(VIEWS_DIR)), self.env.loader])
+            self.env.auto_reload = False
+            shared = _ENVIRONMENTS[key] = self.env
+        self.env = shared
 
 
 class OfflinePageView(_OfflineTemplates, DefaultJinjaPageView):
@@ -223,13 +244,16 @@ class Summary:
 
     suites: set[str]
     validations: dict[str, IndexEntry]  # by page path
+    #: Suite name -> fingerprint of what its page was rendered from (:func:`suite_fingerprint`).
+    suite_pages: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         entries = sorted(self.validations.values(), key=lambda e: (e.run_time, e.suite), reverse=True)
         return json.dumps(
-            {"format": SUMMARY_FORMAT, "suites": sorted(self.suites), "validations": [asdict(e) for e in entries]},
+            {"format": SUMMARY_FORMAT, "suites": sorted(self.suites), "validations": [asdict(e) for e in entries],
+             "suite_pages": dict(sorted(self.suite_pages.items()))},
             indent=1,
-        )
+        )  # fmt: skip
 
 
 def read_summary(data_docs_dir: Path) -> Summary | None:
@@ -245,7 +269,7 @@ def read_summary(data_docs_dir: Path) -> Summary | None:
     except (ValueError, KeyError, TypeError) as exc:
         logger.warning("%s is unreadable (%s); rebuilding it from the stored results", path, type(exc).__name__)
         return None
-    return Summary(set(data["suites"]), {entry.page: entry for entry in entries})
+    return Summary(set(data["suites"]), {entry.page: entry for entry in entries}, dict(data.get("suite_pages") or {}))
 
 
 def _write_summary(data_docs_dir: Path, summary: Summary) -> None:
@@ -304,6 +328,38 @@ def _load_summary(data_docs_dir: Path, results_store: Any) -> Summary:
     return summary
 
 
+def suite_page(data_docs_dir: Path, suite_name: str) -> Path:
+    """Where the site writes the page of one expectation suite."""
+    return data_docs_dir.joinpath("expectations", *suite_name.split(".")).with_suffix(".html")
+
+
+def _strip_ids(value: Any) -> Any:
+    # Suites and expectations get new random ids in each run's ephemeral context; their pages do not show them.
+    if isinstance(value, dict):
+        return {key: _strip_ids(item) for key, item in value.items() if key != "id"}
+    if isinstance(value, list):
+        return [_strip_ids(item) for item in value]
+    return value
+
+
+_RENDERING: list[str] = []  # the code a page is rendered with, fingerprinted once per process
+
+
+def _rendering_fingerprint() -> str:
+    if not _RENDERING:
+        digest = hashlib.sha256(f"great-expectations {PINNED_VERSIONS['great-expectations']}".encode())
+        for template in sorted(VIEWS_DIR.iterdir()):
+            digest.update(template.name.encode() + template.read_bytes())
+        _RENDERING.append(digest.hexdigest())
+    return _RENDERING[0]
+
+
+def suite_fingerprint(suite: ExpectationSuite) -> str:
+    """What a suite's page is rendered from: the suite (ids left out), the GX version and the page templates."""
+    document = json.dumps(_strip_ids(suite.to_json_dict()), sort_keys=True, default=str)
+    return hashlib.sha256((_rendering_fingerprint() + document).encode()).hexdigest()
+
+
 def validation_page(data_docs_dir: Path, identifier: ValidationResultIdentifier) -> Path:
     """Where the site writes the page of one validation result."""
     *folders, batch = identifier.to_tuple()
@@ -354,7 +410,9 @@ class SummarySectionBuilder(DefaultSiteSectionBuilder):
         """Render the pages of ``resource_identifiers`` of this section, and add them to the summary."""
         section_type = ExpectationSuiteIdentifier if self.name == "expectations" else ValidationResultIdentifier
         keys = self.source_store.list_keys() if resource_identifiers is None else resource_identifiers
-        suites, validations = set(), []
+        data_docs_dir = self.summary_file.parent
+        summary = _load_summary(data_docs_dir, self.data_context.validation_results_store)
+        suites, validations, fingerprints = set(), [], {}
         for key in keys:
             if not isinstance(key, section_type):
                 continue
@@ -371,15 +429,22 @@ class SummarySectionBuilder(DefaultSiteSectionBuilder):
                 continue
             if isinstance(key, ExpectationSuiteIdentifier):
                 resource = ExpectationSuite(**resource)
+                fingerprint = suite_fingerprint(resource)
+                # A suite page is rendered from its suite alone: unchanged suite, unchanged page (the marts
+                # checkpoint's 25 suites are the same every day as long as the marts' columns are).
+                unchanged = summary.suite_pages.get(key.name) == fingerprint
+                if unchanged and suite_page(data_docs_dir, key.name).is_file():
+                    suites.add(key.name)
+                    continue
             if not self._render(key, resource):
                 continue
             if isinstance(key, ExpectationSuiteIdentifier):
                 suites.add(key.name)
+                fingerprints[key.name] = fingerprint
             else:
                 validations.append(_entry(key, resource))
-        data_docs_dir = self.summary_file.parent
-        summary = _load_summary(data_docs_dir, self.data_context.validation_results_store)
         summary.suites |= suites
+        summary.suite_pages.update(fingerprints)
         summary.validations.update({entry.page: entry for entry in validations})
         _write_summary(data_docs_dir, summary)
 

@@ -49,26 +49,19 @@ def run_checkpoint_task(
 
 
 def release_engines(warehouse: Path) -> int:
-    """Dispose SQLAlchemy engines still open on ``warehouse`` in this process; returns how many there were.
+    """Dispose SQLAlchemy engines that connected to ``warehouse`` in this process; returns how many there were.
 
     DuckDB refuses a read-write connection while a read-only one to the same file is open in the process, so an
     engine GX created and never disposed would make every later stage fail. Defensive: a checkpoint should close
-    its own engines, and then this finds none.
+    its own engines, and then disposing them again is a no-op. Engines are recorded as they connect
+    (``expectations.duckdb_support.connected_engines``), not searched for among every object of the process.
     """
-    import gc
+    from expectations.duckdb_support import connected_engines
 
-    import sqlalchemy as sa
-
-    gc.collect()
-    target = str(Path(warehouse).resolve())
-    found = 0
-    for candidate in gc.get_objects():
-        if isinstance(candidate, sa.engine.Engine) and candidate.url.get_backend_name() == "duckdb":
-            database = candidate.url.database or ""
-            if database and str(Path(database).resolve()) == target:
-                candidate.dispose()
-                found += 1
-    return found
+    engines = connected_engines(str(warehouse))
+    for engine in engines:
+        engine.dispose()
+    return len(engines)
 
 
 def outcome_from_dict(data: dict):  # -> CheckpointOutcome

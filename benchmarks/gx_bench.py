@@ -32,13 +32,14 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from expectations import checkpoints, rules, run_checkpoint
-from expectations.checkpoints import RESULT_FORMAT, _columns, _tables
+from expectations.checkpoints import RESULT_FORMAT
 from expectations.duckdb_support import duckdb_connection_string
 from expectations.marts_suites import DEFAULT_MARTS_RULES, load_marts_rules, marts_suites
 from expectations.raw_suites import DEFAULT_RAW_RULES, load_raw_rules, raw_suites, read_manifest
 from expectations.rules import DEFAULT_THRESHOLDS, SuiteSpec, load_thresholds
 from flows.contracts.registry import load_registry
 from flows.warehouse import load_batch, open_warehouse
+from flows.warehouse.resource import DuckDBResource
 from generators.batch import NetworkSpec, generate_initial
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,14 +64,14 @@ def stock_gx() -> Iterator[None]:
 
 def _specs(kind: str, warehouse: Path, batch_id: str, landing: Path) -> list[SuiteSpec]:
     thresholds = load_thresholds(DEFAULT_THRESHOLDS, kind)
+    with DuckDBResource(warehouse).session() as session:  # what run_checkpoint reads through the resource
+        tables, columns = session.tables("raw"), session.columns()
     if kind == "raw":
         registry = load_registry()
-        tables = {table for schema, table in _tables(warehouse) if schema == "raw"}
+        tables = {table for _, table in tables}
         rules = load_raw_rules(DEFAULT_RAW_RULES, registry)
         return raw_suites(registry, batch_id, thresholds, rules, read_manifest(landing), tables)
-    return marts_suites(
-        load_marts_rules(DEFAULT_MARTS_RULES), thresholds, _columns(warehouse), timezone=load_registry().timezone
-    )
+    return marts_suites(load_marts_rules(DEFAULT_MARTS_RULES), thresholds, columns, timezone=load_registry().timezone)
 
 
 def _portable(spec: SuiteSpec) -> list:

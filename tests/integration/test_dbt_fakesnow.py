@@ -180,6 +180,9 @@ def test_daily_scoped_tests_run_on_the_snowflake_target(snowflake_build: Snowfla
     # Every row was loaded after the instant, so the scoped tests see the whole (clean) batch and pass.
     results = snowflake_build.scoped_tests.result
     assert snowflake_build.scoped_tests.success, _failures(snowflake_build.scoped_tests)
-    assert len(results) >= 10 and all(item.status == "pass" for item in results)
+    assert all(item.status == "pass" for item in results)
+    # The model's rules run as its two `checks` tests (one query each), on the emulator's Snowflake SQL.
+    assert {item.node.name for item in results} == {"checks_stg_billing__charges", "defect_checks_stg_billing__charges"}
     compiled = [item.node.compiled_code for item in results]
+    assert sum(sql.count("as rule_name") for sql in compiled) >= 10  # every rule of the model, not a few
     assert all("in_scope where _loaded_at >" in sql for sql in compiled)

@@ -10,8 +10,8 @@ alternating order, on a fresh copy of the home's warehouse, Data Docs and result
 the same history); each side runs both gates once untimed (its code then left the home as after any run of it),
 then again in a fresh Python process, timed, which is what a pipeline process pays for the gates:
 
-* ``import``: importing the gates' modules (GX); the pipeline now imports them in the background while the batch
-  lands and loads (``flows.validate.warm_up_gates``), so a run pays this only where landing is shorter;
+* ``import``: importing the gates' modules (GX); ``hospital run`` now imports them while its temporary Prefect server
+  starts (``flows.run_cli.import_stage_modules``), so a run with a lasting server pays this in its raw gate;
 * ``raw`` and ``marts``: each checkpoint as the gate's task runs it (``run_checkpoint`` with Data Docs, then
   ``release_engines``), raw first, marts second, as in a run.
 

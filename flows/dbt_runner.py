@@ -175,6 +175,25 @@ def run_dbt(
     return outcome
 
 
+#: What a dbt project's outputs and caches are: not part of what it builds from.
+_NOT_PROJECT = frozenset({"target", "logs", "dbt_packages", "__pycache__", ".user.yml"})
+
+
+def project_digest(project_dir: Path, header: str) -> str:
+    """SHA-256 over ``header`` and every file of the dbt project (models, macros, seeds, snapshots, tests, the
+    generated sources, dbt_project.yml, profiles.yml) by path and content: what the docs (``docs_fingerprint``)
+    and the unit tests' verdicts (``unit_tests_fingerprint``) are derived from, beside what ``header`` names."""
+    import hashlib
+
+    digest = hashlib.sha256(header.encode())
+    for path in sorted(project_dir.rglob("*")):
+        relative = path.relative_to(project_dir)
+        if path.is_file() and not _NOT_PROJECT.intersection(relative.parts):
+            digest.update(f"{relative.as_posix()}\n".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def failing_rules(node: Any, warehouse: Path | WarehouseResource | dict) -> str:
     """``": not_null(mrn) 3 rows; ..."`` for a failed ``checks`` test (dbt_project/macros/tests/checks.sql), read from
     the table its failure stored (rule names and counts, never a value); empty for any other node or when the
@@ -389,7 +408,7 @@ class NodeTaskReporter:
         elif name == "NodeFinished" and kind in _TEST_TYPES:
             parent = self._test_parent(unique_id)
             if parent is not None:
-                run = self._runs.setdefault(parent, _NodeRun(parent.split(".", 1)[0] + " " + parent.rsplit(".", 1)[-1]))
+                run = self._run_of(parent)
                 run.tests[info.node_name] = (event.data.run_result.status, event.data.run_result.num_failures)
                 self._finished_tests.setdefault(parent, set()).add(unique_id)
                 self._finish(parent)
@@ -401,10 +420,13 @@ class NodeTaskReporter:
                 # a test's warning, failure or failing rules: on its model's task run (else the command's)
                 parent = self._test_parent(unique_id)
                 if parent is not None and event.info.msg.startswith(_RULES_LINE):
-                    rules = event.info.msg.split(": ", 1)[-1]
-                    self._runs.setdefault(parent, _NodeRun(parent.split(".", 1)[0] + " " + parent.rsplit(".", 1)[-1]))
-                    self._runs[parent].rules[info.node_name] = rules
+                    self._run_of(parent).rules[info.node_name] = event.info.msg.split(": ", 1)[-1]
                 (self._logger(parent) if parent in self._runs else self._run_logger).log(level, "%s", event.info.msg)
+
+    def _run_of(self, unique_id: str) -> _NodeRun:
+        """The node's run, made (named ``<kind> <name>``) when a test of it reports before the node started."""
+        kind, name = unique_id.split(".", 1)[0], unique_id.rsplit(".", 1)[-1]
+        return self._runs.setdefault(unique_id, _NodeRun(f"{kind} {name}"))
 
     def _load_manifest(self) -> None:
         manifest = json.loads(self._manifest_path.read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.exceptions import MissingContextError
 
-from flows.dbt_runner import run_dbt
+from flows.dbt_runner import project_digest, run_dbt
 from flows.faults import RETRY_JITTER_FACTOR, TRANSIENT_RETRY_DELAYS, retry_transient
 from flows.warehouse.resource import WarehouseResource, as_resource
 
@@ -118,8 +118,6 @@ def publish_report(
 
 #: Beside the dbt docs: the fingerprint of what they were generated from.
 FINGERPRINT = ".generated-from"
-#: What a dbt project's docs do not depend on.
-_NOT_PROJECT = {"target", "logs", "dbt_packages", "__pycache__", ".user.yml"}
 
 
 def docs_fingerprint(project_dir: Path, resource: WarehouseResource) -> str | None:
@@ -127,19 +125,11 @@ def docs_fingerprint(project_dir: Path, resource: WarehouseResource) -> str | No
     the generated sources, dbt_project.yml, profiles.yml), dbt's version and the target. None when the docs must
     be generated on every run: Snowflake's catalog carries each table's row count and size, DuckDB's does not.
     """
-    import hashlib
-
     from dbt.version import __version__ as dbt_version
 
     if resource.kind != "duckdb":
         return None
-    digest = hashlib.sha256(f"dbt {dbt_version} target {resource.dbt_target}\n".encode())
-    for path in sorted(project_dir.rglob("*")):
-        relative = path.relative_to(project_dir)
-        if path.is_file() and not _NOT_PROJECT.intersection(relative.parts):
-            digest.update(f"{relative.as_posix()}\n".encode())
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+    return project_digest(project_dir, f"dbt {dbt_version} target {resource.dbt_target}\n")
 
 
 def _stored_fingerprint(docs_dir: Path) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from flows.dbt_runner import DbtOutcome, run_dbt
+from flows.dbt_runner import DbtOutcome, project_digest, run_dbt
 from flows.faults import RETRY_JITTER_FACTOR, TRANSIENT_RETRY_DELAYS, retry_transient
 from flows.warehouse.resource import WarehouseResource, as_resource
 
@@ -131,27 +131,21 @@ def lists_fingerprint(project_dir: Path) -> str:
 UNIT_TESTS_STAMP = "unit_tests.sha256"
 #: dbt's selector of the unit tests.
 UNIT_TESTS = "resource_type:unit_test"
-_NOT_PROJECT = frozenset({"target", "logs", "dbt_packages", "__pycache__", ".user.yml"})
 
 
 def unit_tests_fingerprint(project_dir: Path, resource: WarehouseResource) -> str:
-    """SHA-256 over what a unit test's verdict depends on: every file of the project (the models' SQL, macros, the
-    YAML holding the unit tests and their fixture rows, seeds, dbt_project.yml, profiles.yml), the versions of dbt
-    and its adapters, and dbt's target. Not the warehouse's data: a unit test runs on its own fixture rows."""
-    import hashlib
+    """What a unit test's verdict depends on: every file of the project (the models' SQL, macros, the YAML holding
+    the unit tests and their fixture rows, seeds, config), the versions of dbt and its adapters, and dbt's target.
+    Not the warehouse's data: a unit test runs on its own fixture rows."""
     from importlib.metadata import PackageNotFoundError, version
 
-    digest = hashlib.sha256(f"target {resource.dbt_target}\n".encode())
+    header = f"target {resource.dbt_target}\n"
     for package in ("dbt-core", "dbt-duckdb", "dbt-snowflake"):
         try:
-            digest.update(f"{package} {version(package)}\n".encode())
+            header += f"{package} {version(package)}\n"
         except PackageNotFoundError:
-            digest.update(f"{package} -\n".encode())
-    for path in sorted(project_dir.rglob("*")):
-        relative = path.relative_to(project_dir)
-        if path.is_file() and not _NOT_PROJECT.intersection(relative.parts):
-            digest.update(f"{relative.as_posix()}\n".encode() + hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+            header += f"{package} -\n"
+    return project_digest(project_dir, header)
 
 
 def _stamped(path: Path, fingerprint: str) -> bool:
@@ -253,10 +247,9 @@ def dbt_build(
     daily = bool(environment[SCOPE_ENV])
     lists = not daily or not lists_loaded(project, Path(target), warehouse)
     units_fingerprint = unit_tests_fingerprint(project, resource)
-    unit_tests = UNIT_TESTS not in resource.dbt_excludes and not (
-        daily and _stamped(Path(target) / UNIT_TESTS_STAMP, units_fingerprint)
-    )
-    exclude = (*resource.dbt_excludes, *(() if unit_tests or UNIT_TESTS in resource.dbt_excludes else (UNIT_TESTS,)))
+    passed_before = daily and _stamped(Path(target) / UNIT_TESTS_STAMP, units_fingerprint)
+    unit_tests = UNIT_TESTS not in resource.dbt_excludes and not passed_before
+    exclude = (*resource.dbt_excludes, UNIT_TESTS) if passed_before else resource.dbt_excludes
     args = build_args(full_refresh=full_refresh, vars_yaml=dbt_vars, lists=lists, exclude=exclude)
     fingerprint = lists_fingerprint(project)
     outcome = _dbt_call(args, project_dir, warehouse, target, logs, node_tasks, environment)
